@@ -1,0 +1,76 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "field"}}``."""
+
+from __future__ import annotations
+
+from eventsourcing.persistence import OperationalError as StoreUnavailable
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from psycopg import OperationalError as DatabaseUnavailable
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException
+
+from domain.errors import DomainError
+from domain.events import catalog
+from infra.logging import get_logger
+
+log = get_logger("api.errors")
+RETRY_AFTER_SECONDS = "2"
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, **extra
+) -> ORJSONResponse:
+    body = {"error": {"code": code, "message": message, "field": field, **extra}}
+    return ORJSONResponse(body, status_code=status)
+
+
+LOCATION_KINDS = frozenset({"body", "query", "path", "header"})
+
+
+def _field_path(location: tuple) -> str:
+    """("body", "events", 0, "session.closed", "payload", "reason") -> events.0.payload.reason
+
+    The event type in the location is the union's discriminator tag, not a field.
+    """
+    tags = catalog()
+    return ".".join(str(p) for p in location if p not in LOCATION_KINDS and p not in tags)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError):
+        problems = [
+            {"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()
+        ]
+        first = problems[0] if problems else {"field": None, "message": "invalid request"}
+        return error_response(
+            422,
+            "validation_error",
+            f"{first['field']}: {first['message']}",
+            first["field"],
+            problems=problems,
+        )
+
+    @app.exception_handler(DomainError)
+    async def _refused(_request: Request, error: DomainError):
+        return error_response(error.http_status, error.code, error.message, error.field)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, error: HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return error_response(error.status_code, code, str(error.detail))
+
+    async def _unavailable(_request: Request, error: Exception):
+        log.warning("database unavailable", error=str(error))
+        response = error_response(503, "unavailable", "the database is unavailable; retry shortly")
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    for unavailable in (StoreUnavailable, DatabaseUnavailable, PoolTimeout):
+        app.add_exception_handler(unavailable, _unavailable)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, error: Exception):
+        log.exception("unexpected error", error=repr(error))
+        return error_response(500, "internal_error", "an unexpected error occurred")

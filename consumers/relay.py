@@ -1,0 +1,164 @@
+"""The relay: follows the event store's notification log and publishes every event, in order,
+to the Kafka topic, recording its position only after the broker acknowledged.
+
+At-least-once by construction: a crash after producing but before recording the position
+publishes those events again, which the projections skip by (stream, version). The relay
+also notices when the broker lost what it had published (a new cluster id, or the topic is
+gone: the embedded broker keeps nothing across restarts) and publishes the ledger again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from infra.broker import POSITION_HEADER, TYPE_HEADER, BrokerAdmin, create_producer
+from infra.event_store import EVENTS_TABLE, EventStore
+from infra.logging import get_logger
+
+log = get_logger("consumers.relay")
+
+
+@dataclass
+class RelayPosition:
+    position: int
+    cluster_id: str | None
+
+
+class Relay:
+    def __init__(
+        self,
+        store: EventStore,
+        pool: ConnectionPool,
+        *,
+        bootstrap: str,
+        topic: str,
+        partitions: int,
+        batch_size: int = 1000,
+        idle_wait: float = 0.5,
+        epoch_check_interval: float = 5.0,
+        name: str = "kafka",
+    ) -> None:
+        self.store = store
+        self.pool = pool
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.partitions = partitions
+        self.batch_size = batch_size
+        self.idle_wait = idle_wait
+        self.epoch_check_interval = epoch_check_interval
+        self.name = name
+        self.admin = BrokerAdmin(bootstrap)
+        self.producer = None
+        self.position = RelayPosition(0, None)
+        self._last_epoch_check = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.position = self._load_position()
+        self._check_broker_epoch(force=True)
+        self.producer = create_producer(self.bootstrap)
+        log.info("relay started", position=self.position.position, topic=self.topic)
+
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.close(timeout=10)
+        self.admin.close()
+
+    def run(self, stop: threading.Event) -> None:
+        self.start()
+        try:
+            with psycopg.connect(self.store.url, autocommit=True) as listener:
+                listener.execute(f"LISTEN {EVENTS_TABLE}")
+                while not stop.is_set():
+                    if self.publish_batch() == 0:
+                        # Woken at once by the store's NOTIFY on append, else poll.
+                        for _ in listener.notifies(timeout=self.idle_wait, stop_after=1):
+                            pass
+        finally:
+            self.close()
+
+    # --- work ---------------------------------------------------------------------------------
+
+    def publish_batch(self) -> int:
+        """Publish the next batch; return how many events were published and acknowledged."""
+        self._check_broker_epoch()
+        notifications = self.store.read_raw_log(self.position.position, self.batch_size)
+        if not notifications:
+            return 0
+        futures = [
+            self.producer.send(
+                self.topic,
+                key=str(n.originator_id).encode(),
+                value=n.state,
+                headers=[
+                    (POSITION_HEADER, str(n.id).encode()),
+                    (TYPE_HEADER, n.topic.encode()),
+                ],
+            )
+            for n in notifications
+        ]
+        self.producer.flush()
+        for future in futures:
+            future.get(timeout=30)  # raises if the broker did not acknowledge
+        self._save_position(notifications[-1].id)
+        return len(notifications)
+
+    # --- broker epoch -------------------------------------------------------------------------
+
+    def _check_broker_epoch(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_epoch_check < self.epoch_check_interval:
+            return
+        self._last_epoch_check = now
+        cluster_id = self.admin.cluster_id()
+        lost = self.position.position > 0 and (
+            cluster_id != self.position.cluster_id or not self.admin.topic_exists(self.topic)
+        )
+        if lost:
+            log.warning(
+                "broker lost the published events; publishing the ledger again",
+                was_cluster=self.position.cluster_id,
+                cluster=cluster_id,
+                from_position=self.position.position,
+            )
+            self._reset_producer()
+        self.admin.ensure_topic(self.topic, self.partitions)
+        if force or lost or cluster_id != self.position.cluster_id:
+            self.position = RelayPosition(0 if lost else self.position.position, cluster_id)
+            self._store_position()
+
+    def _reset_producer(self) -> None:
+        # Idempotent-producer sequence numbers mean nothing to a new cluster.
+        if self.producer is not None:
+            self.producer.close(timeout=5)
+            self.producer = create_producer(self.bootstrap)
+
+    # --- position -----------------------------------------------------------------------------
+
+    def _load_position(self) -> RelayPosition:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT position, cluster_id FROM relay_position WHERE relay = %s", (self.name,)
+            ).fetchone()
+        return RelayPosition(*row) if row else RelayPosition(0, None)
+
+    def _save_position(self, position: int) -> None:
+        self.position.position = position
+        self._store_position()
+
+    def _store_position(self) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO relay_position (relay, position, cluster_id, pid)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (relay) DO UPDATE SET"
+                " position = EXCLUDED.position, cluster_id = EXCLUDED.cluster_id,"
+                " pid = EXCLUDED.pid, updated_at = now()",
+                (self.name, self.position.position, self.position.cluster_id, os.getpid()),
+            )

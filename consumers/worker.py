@@ -1,0 +1,136 @@
+"""The stream processor: a faust-streaming app that feeds batches from ``ledger.events`` to the
+projection engine, one PostgreSQL transaction per batch.
+
+faust acknowledges a batch (and so commits its offsets) only after the body of the
+``take_events`` loop returned, that is after the transaction committed: a crash re-delivers
+the batch, and the engine skips what it already applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Sequence
+
+import faust
+import psycopg
+from faust.types import EventT
+
+from domain.envelope import Envelope, decode_document
+from infra.broker import POSITION_HEADER, bootstrap_servers, ensure_topic
+from infra.database import apply_schema, create_pool
+from infra.event_store import EventStore
+from infra.logging import get_logger
+from infra.settings import Settings
+from projections.engine import ProjectionEngine
+from projections.registry import all_projections, read_model_schema
+
+log = get_logger("consumers.worker")
+
+
+class BatchProcessor:
+    """Decodes Kafka messages into envelopes and hands them to the projection engine."""
+
+    def __init__(self, engine: ProjectionEngine) -> None:
+        self.engine = engine
+        self.applied = 0
+
+    def process(self, messages: Sequence[tuple[bytes, dict[str, bytes]]]) -> int:
+        envelopes = []
+        for value, headers in messages:
+            envelope = self._decode(value, headers)
+            if envelope is not None:
+                envelopes.append(envelope)
+        applied = self.engine.apply_batch(envelopes)
+        self.applied += applied
+        return applied
+
+    def _decode(self, value: bytes, headers: dict[str, bytes]) -> Envelope | None:
+        position = _header_int(headers, POSITION_HEADER)
+        try:
+            return Envelope.model_validate({**decode_document(value), "position": position})
+        except Exception as error:  # undecodable: park it, never block the partition
+            self.engine.park("*", f"undecodable message: {error}", raw=value, position=position)
+            log.warning("parked undecodable message", position=position, error=str(error))
+            return None
+
+
+def _header_int(headers: dict[str, bytes], name: str) -> int | None:
+    raw = headers.get(name)
+    return int(raw) if raw else None
+
+
+def _headers(event: EventT) -> dict[str, bytes]:
+    headers = event.message.headers or {}
+    if isinstance(headers, dict):
+        return headers
+    return {key: value for key, value in headers}
+
+
+def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) -> faust.App:
+    session_timeout = settings.consumer_session_timeout
+    app = faust.App(
+        settings.worker_group,
+        broker=[f"kafka://{host}" for host in bootstrap_servers(bootstrap)],
+        value_serializer="raw",
+        key_serializer="raw",
+        # Joins wait about half the session timeout; the defaults make a start take 30 s.
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=min(1.0, session_timeout / 3),
+        broker_rebalance_timeout=session_timeout,
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        web_enabled=False,
+        store="memory://",
+    )
+    topic = app.topic(settings.topic, value_type=bytes, key_type=bytes, value_serializer="raw")
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(app: faust.App, assigned, **_) -> None:
+        partitions = sorted(tp.partition for tp in assigned if tp.topic == settings.topic)
+        await asyncio.to_thread(_record_assignment, database_url, settings.worker_group, partitions)
+
+    @app.agent(topic)
+    async def project(stream):
+        processor = await asyncio.to_thread(_build_processor, database_url)
+        async for events in stream.take_events(
+            settings.worker_batch_size, within=settings.worker_batch_within
+        ):
+            messages = [(event.value, _headers(event)) for event in events]
+            await asyncio.to_thread(processor.process, messages)
+
+    return app
+
+
+def _build_processor(database_url: str) -> BatchProcessor:
+    store = EventStore(database_url, pool_size=2)
+    pool = create_pool(database_url, size=2, name="worker")
+    engine = ProjectionEngine(pool, all_projections(), store.read_stream)
+    return BatchProcessor(engine)
+
+
+def worker_name(group: str) -> str:
+    return f"{group}:{socket.gethostname()}:{os.getpid()}"
+
+
+def _record_assignment(database_url: str, group: str, partitions: list[int]) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO stream_workers (worker, group_id, pid, partitions, assigned_at)"
+            " VALUES (%s, %s, %s, %s, now()) ON CONFLICT (worker) DO UPDATE"
+            " SET partitions = EXCLUDED.partitions, assigned_at = now()",
+            (worker_name(group), group, os.getpid(), partitions),
+        )
+    log.info("partitions assigned", partitions=partitions)
+
+
+def run_worker(settings: Settings, *, bootstrap: str, database_url: str) -> None:
+    from faust.worker import Worker
+
+    # The topic must exist before the consumer subscribes, or the first join is wasted.
+    ensure_topic(bootstrap, settings.topic, settings.topic_partitions)
+    apply_schema(database_url, read_model_schema())
+    app = create_worker_app(settings, bootstrap=bootstrap, database_url=database_url)
+    Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()

@@ -1,0 +1,1 @@
+"""The pure core: event envelope, event catalog, aggregates and rules. No I/O here."""

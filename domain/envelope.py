@@ -1,0 +1,101 @@
+"""The event envelope every stored event carries, and its tamper-evident hash chain.
+
+An event's ``hash`` is SHA-256 over the canonical bytes of its envelope and payload (JSON,
+keys sorted, no ``hash`` and no ``position``), and that content includes ``prev_hash``, the
+hash of the previous event in the same stream. Editing any stored byte breaks the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+GENESIS_HASH = "0" * 64
+# Fields that are not part of what the ledger attests: ``hash`` is the attestation itself,
+# ``position`` is assigned by the store after the bytes were written.
+UNHASHED_FIELDS = frozenset({"hash", "position"})
+
+
+class ActorKind(StrEnum):
+    agent = "agent"
+    user = "user"
+    api_key = "api_key"
+    system = "system"
+
+
+class Actor(BaseModel):
+    """Who caused an event, kept by value so the record outlives the actor's account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ActorKind
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(default="", max_length=200)
+
+
+SYSTEM_ACTOR = Actor(kind=ActorKind.system, id="ledger", name="Conversation Ledger")
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class Envelope(BaseModel):
+    """Metadata of one stored event; ``payload`` is the typed body (see ``domain.events``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID
+    stream_id: UUID
+    stream_type: str
+    version: int = Field(ge=1)
+    type: str
+    schema_version: int = Field(ge=1)
+    workspace_id: str
+    occurred_at: AwareDatetime
+    recorded_at: AwareDatetime
+    actor: Actor
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+    rules_version: int | None = None
+    prev_hash: str
+    hash: str
+    payload: dict[str, Any]
+    position: int | None = Field(default=None, description="Global position in the ledger.")
+
+    @field_validator("occurred_at", "recorded_at")
+    @classmethod
+    def _as_utc(cls, value: datetime) -> datetime:
+        return utc(value)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document as stored (without the store-assigned position)."""
+        return self.model_dump(mode="json", exclude={"position"})
+
+
+def canonical_bytes(document: dict[str, Any]) -> bytes:
+    attested = {k: v for k, v in document.items() if k not in UNHASHED_FIELDS}
+    return orjson.dumps(attested, option=orjson.OPT_SORT_KEYS)
+
+
+def compute_hash(document: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(document)).hexdigest()
+
+
+def seal(document: dict[str, Any]) -> dict[str, Any]:
+    """Return the document with its ``hash`` set over its canonical bytes."""
+    return {**document, "hash": compute_hash(document)}
+
+
+def encode_document(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document)
+
+
+def decode_document(data: bytes) -> dict[str, Any]:
+    return orjson.loads(data)

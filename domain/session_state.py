@@ -1,0 +1,182 @@
+"""What the folded history of one session says: everything the Sessions screen shows for it.
+
+``SessionState`` stays a plain pydantic model because the API serves it as JSON (``/state``).
+Every entry that comes from an event carries that event's ``version`` (to link back to the
+ledger) and ``occurred_at`` (the customer-visible time; stream order is acceptance order).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, computed_field
+
+from domain.envelope import GENESIS_HASH, Actor
+from domain.session_events import SessionAnalyzed
+from domain.values import (
+    Assessment,
+    Attachment,
+    AuthorRole,
+    Contact,
+    DecisionTrace,
+    DeliveryStatus,
+    FieldValue,
+    Flag,
+    HandoverTrigger,
+    Location,
+    MissedQuestionSource,
+    Reaction,
+    ReactorRole,
+    SentimentLabel,
+)
+
+
+class SessionStatus(StrEnum):
+    active = "active"
+    handed_over = "handed_over"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class Recorded(BaseModel):
+    """The event an entry came from: its version in the stream and when it happened."""
+
+    version: int
+    occurred_at: datetime
+
+
+class ReactionEntry(Recorded):
+    reaction: Reaction
+    by_role: ReactorRole
+    by: str | None = None
+
+
+class SentimentEntry(Recorded):
+    label: SentimentLabel
+    score: float
+
+
+class TranscriptEntry(Recorded):
+    message_id: str
+    author_role: AuthorRole
+    author: str | None
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    quick_replies: tuple[str, ...] = ()
+    journey_block: str | None = None
+    decision_trace: DecisionTrace | None = None
+    reactions: list[ReactionEntry] = []
+    delivery_status: DeliveryStatus | None = None
+    delivery_error: str | None = None
+    delivery_updated_at: datetime | None = None
+    sentiment: SentimentEntry | None = None
+    missed: bool = False
+
+
+class GoalEntry(Recorded):
+    goal: str
+    value: float | None = None
+    message_id: str | None = None
+
+
+class JourneyBlockEntry(Recorded):
+    block_id: str
+    name: str
+
+
+class FormEntry(Recorded):
+    form_name: str
+    fields: dict[str, FieldValue] = {}
+
+
+class MissedQuestionEntry(Recorded):
+    message_id: str
+    question: str
+    source: MissedQuestionSource
+    node: str | None = None
+
+
+class Handover(Recorded):
+    trigger: HandoverTrigger
+    reason: str | None = None
+    requested_by: Actor
+
+    @computed_field
+    @property
+    def requested_at(self) -> datetime:
+        return self.occurred_at
+
+
+class HumanOwner(Recorded):
+    agent_id: str
+    agent_name: str = ""
+
+
+class CommentEntry(Recorded):
+    comment_id: str
+    text: str
+    reason: str | None = None
+    author: Actor
+
+
+class SessionState(BaseModel):
+    """Everything the folded history of one session says, at one version."""
+
+    id: UUID
+    workspace_id: str | None = None
+    version: int = 0
+    last_hash: str = GENESIS_HASH
+    status: SessionStatus | None = None
+    # as started
+    agent_id: str | None = None
+    agent_version: str | None = None
+    channel: str | None = None
+    deployment: str | None = None
+    initiator: str | None = None
+    contact: Contact = Contact()
+    parameters: dict[str, str] = {}
+    utm: dict[str, str] = {}
+    ip: str | None = None
+    location: Location | None = None
+    integration: str | None = None
+    external_id: str | None = None
+    # the conversation
+    started_at: datetime | None = None
+    last_message_at: datetime | None = None
+    finished_at: datetime | None = None
+    close_reason: str | None = None
+    message_count: int = 0
+    transcript: list[TranscriptEntry] = []
+    goals: list[GoalEntry] = []
+    journey_blocks: list[JourneyBlockEntry] = []
+    forms: list[FormEntry] = []
+    results: dict[str, FieldValue] = {}
+    sentiment: SentimentEntry | None = None
+    missed_questions: list[MissedQuestionEntry] = []
+    handover: Handover | None = None
+    owner: HumanOwner | None = None
+    resolved_at: datetime | None = None
+    resolution_note: str | None = None
+    # review work
+    analysis: SessionAnalyzed | None = None
+    human_assessment: Assessment | None = None
+    human_assessment_reason: str | None = None
+    flags: dict[Flag, bool] = {}
+    tags: list[str] = []
+    comments: list[CommentEntry] = []
+
+    @computed_field
+    @property
+    def auto_assessment(self) -> Assessment | None:
+        return self.analysis.auto_assessment if self.analysis else None
+
+    @computed_field
+    @property
+    def effective_assessment(self) -> Assessment | None:
+        """The reviewer's word when there is one, else the analysis's (agent success)."""
+        return self.human_assessment or self.auto_assessment
+
+    def transcript_entry(self, message_id: str) -> TranscriptEntry | None:
+        return next((m for m in self.transcript if m.message_id == message_id), None)

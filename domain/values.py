@@ -1,0 +1,143 @@
+"""Value objects and closed vocabularies shared by event payloads and the aggregate state.
+
+Every vocabulary is a ``StrEnum`` so that a value outside its set fails pydantic validation
+(which the API answers with 422) and the JSON Schema export lists the allowed values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Text a person must actually write (a reason, a tag): surrounding blanks do not count.
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# A value a customer typed into a form or the agent collected as a key fact.
+FieldValue = str | int | float | bool | None
+
+
+class ValueObject(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Channel(StrEnum):
+    web = "web"
+    sms = "sms"
+    voice = "voice"
+    email = "email"
+    whatsapp = "whatsapp"
+    telegram = "telegram"
+    messenger = "messenger"
+    instagram = "instagram"
+    api = "api"
+    other = "other"
+
+
+class AuthorRole(StrEnum):
+    customer = "customer"
+    ai = "ai"
+    human_agent = "human_agent"
+    copilot_draft = "copilot_draft"
+    private_note = "private_note"
+
+
+# Roles whose messages the customer exchanged; drafts and notes never count as messages.
+CUSTOMER_VISIBLE_ROLES = frozenset({AuthorRole.customer, AuthorRole.ai, AuthorRole.human_agent})
+
+
+class Reaction(StrEnum):
+    thumbs_up = "thumbs_up"
+    thumbs_down = "thumbs_down"
+
+
+class ReactorRole(StrEnum):
+    """Who gave a reaction: the customer in the widget, the operator, or a reviewer later."""
+
+    customer = "customer"
+    human_agent = "human_agent"
+    reviewer = "reviewer"
+
+
+class DeliveryStatus(StrEnum):
+    sent = "sent"
+    delivered = "delivered"
+    read = "read"
+    failed = "failed"
+
+
+class SentimentScope(StrEnum):
+    message = "message"
+    session = "session"
+
+
+class SentimentLabel(StrEnum):
+    positive = "positive"
+    neutral = "neutral"
+    negative = "negative"
+
+
+class MissedQuestionSource(StrEnum):
+    workflow = "workflow"
+    api = "api"
+
+
+class HandoverTrigger(StrEnum):
+    manual = "manual"
+    automatic = "automatic"
+    customer_request = "customer_request"
+
+
+class Assessment(StrEnum):
+    """Did the agent succeed? Yes-A and Yes-B both count as success for ASR, No does not."""
+
+    yes_a = "Yes-A"
+    yes_b = "Yes-B"
+    no = "No"
+
+
+class Flag(StrEnum):
+    is_test = "is_test"
+    is_todo = "is_todo"
+    is_archived = "is_archived"
+    is_favorite = "is_favorite"
+    is_opportunity = "is_opportunity"
+
+
+class MissedQuestionStatus(StrEnum):
+    unresolved = "unresolved"
+    resolved = "resolved"
+    ignored = "ignored"
+
+
+class Contact(ValueObject):
+    name: str | None = Field(default=None, max_length=500)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    external_id: str | None = Field(default=None, max_length=200)
+
+    def merged_with(self, learnt: Contact) -> Contact:
+        """This contact with every field ``learnt`` knows taking precedence."""
+        return self.model_copy(update=learnt.model_dump(exclude_none=True))
+
+
+class Location(ValueObject):
+    country: str | None = Field(default=None, max_length=100)
+    region: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=200)
+
+
+class Attachment(ValueObject):
+    name: str = Field(max_length=500)
+    url: str | None = Field(default=None, max_length=4000)
+    content_type: str | None = Field(default=None, max_length=200)
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class DecisionTrace(ValueObject):
+    """Why the AI said what it said: the action taken and the knowledge it used."""
+
+    action: str | None = Field(default=None, max_length=500)
+    knowledge_used: tuple[str, ...] = ()

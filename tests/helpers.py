@@ -1,0 +1,73 @@
+"""Helpers the tests share: an HTTP client for a running stack, waiting, event builders."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+
+T = TypeVar("T")
+
+
+def wait_for(
+    probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> T:
+    """Poll until ``probe`` returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
+        time.sleep(interval)
+
+
+def message(text: str, role: str = "customer", **extra: Any) -> dict:
+    return {
+        "type": "session.message_recorded",
+        **extra,
+        "payload": {"message_id": uuid.uuid4().hex, "author_role": role, "text": text},
+    }
+
+
+def closed(reason: str = "completed") -> dict:
+    return {"type": "session.closed", "payload": {"reason": reason}}
+
+
+class StackClient(httpx.Client):
+    def __init__(self, stack) -> None:
+        super().__init__(base_url=stack.endpoints.api_url, timeout=30)
+        self.stack = stack
+
+    def start_session(self, **fields: Any) -> dict:
+        body = {"agent_id": "concierge", "channel": "web", **fields}
+        response = self.post("/v1/sessions", json=body)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def append(self, session_id: str, *events: dict, **body: Any) -> httpx.Response:
+        return self.post(f"/v1/sessions/{session_id}/events", json={"events": list(events), **body})
+
+    def listed(self, session_id: str) -> dict | None:
+        """The session's row on the session list, or None while not projected."""
+        response = self.get(f"/v1/sessions/{session_id}")
+        assert response.status_code == 200, response.text
+        return response.json()["listed"]
+
+    def wait_listed(self, session_id: str, timeout: float = 30.0, **expected: Any) -> dict:
+        def matches() -> dict | None:
+            row = self.listed(session_id)
+            if row and all(row.get(k) == v for k, v in expected.items()):
+                return row
+            return None
+
+        return wait_for(matches, timeout=timeout, what=f"session {session_id} listed {expected}")
+
+    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.stack.endpoints.database_url) as conn:
+            return conn.execute(query, params).fetchall()
