@@ -1,0 +1,65 @@
+"""The ``ledger`` command. Each module of this package registers its own subcommands.
+
+Bad input is a message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from importlib import import_module
+
+from domain.errors import DomainError
+from infra.logging import configure_logging
+from infra.settings import get_settings
+
+USAGE_ERROR = 2
+# Modules that define ``register(subparsers)``; each sets ``handler(settings, args) -> int``.
+COMMAND_MODULES = ("api.cli.services",)
+
+
+class UsageError(Exception):
+    """Wrong or missing input from the operator (exit code 2)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: message and exit code 2
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+
+
+def require(value: str, variable: str) -> str:
+    if not value:
+        raise UsageError(f"{variable} is not set (use `ledger up` to run the embedded defaults)")
+    return value
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ArgumentParser(prog="ledger", description="Conversation Ledger")
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=ArgumentParser
+    )
+    for module in COMMAND_MODULES:
+        import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        return args.handler(settings, args)
+    except (UsageError, DomainError, ValueError) as error:
+        print(f"ledger {args.command}: {error}", file=sys.stderr)
+        return USAGE_ERROR

@@ -1,0 +1,103 @@
+"""`ledger up` and the services it supervises: `api`, `relay`, `worker`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from api.cli import require, stop_on_signals
+from infra.processes import StartupFailed
+from infra.settings import Settings
+
+
+def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+    from infra.stack import Stack
+
+    stack = Stack(settings)
+    print("Starting Conversation Ledger…", flush=True)
+    try:
+        endpoints = stack.start()
+    except StartupFailed as error:
+        print(f"ledger up: {error}", file=sys.stderr)
+        return 1
+    _print_endpoints(stack, endpoints)
+    stop = stop_on_signals()
+    try:
+        code = stack.supervise(stop)
+    finally:
+        print("\nStopping…", flush=True)
+        stack.stop()
+    return code
+
+
+def _print_endpoints(stack, endpoints) -> None:
+    rows = [
+        ("API", endpoints.api_url, f"{endpoints.api_url}/docs"),
+        ("PostgreSQL", endpoints.database_url, "embedded" if stack.postgres else "external"),
+        ("Kafka", endpoints.bootstrap, "embedded Tansu" if stack.broker else "external"),
+        ("Logs", str(stack.data_dir / "logs"), "relay.log, worker.log, api.log"),
+    ]
+    width = max(len(r[1]) for r in rows)
+    for name, where, note in rows:
+        print(f"  {name:<11} {where:<{width}}  {note}")
+    print("Ready. Press Ctrl-C to stop.", flush=True)
+
+
+def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    url = require(settings.database_url, "LEDGER_DATABASE_URL")
+    uvicorn.run(
+        create_app(settings, url),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_relay(settings: Settings, _args: argparse.Namespace) -> int:
+    from consumers.relay import Relay
+    from infra.database import create_pool
+    from infra.event_store import EventStore
+
+    url = require(settings.database_url, "LEDGER_DATABASE_URL")
+    bootstrap = require(settings.kafka_bootstrap, "LEDGER_KAFKA_BOOTSTRAP")
+    store = EventStore(url, pool_size=2)
+    store.create_schema()
+    pool = create_pool(url, size=2, name="relay")
+    relay = Relay(
+        store,
+        pool,
+        bootstrap=bootstrap,
+        topic=settings.topic,
+        partitions=settings.topic_partitions,
+        batch_size=settings.relay_batch_size,
+        idle_wait=settings.relay_idle_wait,
+    )
+    relay.run(stop_on_signals())
+    return 0
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from consumers.worker import run_worker
+
+    url = require(settings.database_url, "LEDGER_DATABASE_URL")
+    bootstrap = require(settings.kafka_bootstrap, "LEDGER_KAFKA_BOOTSTRAP")
+    run_worker(settings, bootstrap=bootstrap, database_url=url)
+    return 0
+
+
+def register(subparsers) -> None:
+    for name, help_text, handler in (
+        ("up", "start the whole stack (embedded defaults) and supervise it", cmd_up),
+        ("api", "serve the HTTP API", cmd_api),
+        ("relay", "publish the event store's log to Kafka", cmd_relay),
+        ("worker", "run the stream processor that maintains the read models", cmd_worker),
+    ):
+        subparsers.add_parser(name, help=help_text, description=help_text).set_defaults(
+            handler=handler
+        )

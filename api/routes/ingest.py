@@ -1,0 +1,62 @@
+"""Agent runtimes and channel webhooks: start sessions and append conversation events."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from api.commands import AppendResult, NewEvent, new_session_id
+from api.deps import Ingest, LedgerDep
+from api.routes import ERRORS
+from api.schemas import AppendEventsRequest, AppendResponse, RecordedEventRef, StartSessionRequest
+
+router = APIRouter(prefix="/v1", tags=["ingest"], responses=ERRORS)
+
+
+def append_response(result: AppendResult, response: Response) -> AppendResponse:
+    response.status_code = 200 if result.duplicate else 201
+    return AppendResponse(
+        session_id=result.stream_id,
+        version=result.version,
+        position=result.position,
+        duplicate=result.duplicate,
+        events=[
+            RecordedEventRef(
+                event_id=e.event_id, type=e.type, version=e.version, position=e.position
+            )
+            for e in result.events
+        ],
+    )
+
+
+@router.post(
+    "/sessions",
+    status_code=201,
+    response_model=AppendResponse,
+    summary="Start a session (idempotent by event_id)",
+)
+def start_session(
+    body: StartSessionRequest, response: Response, ledger: LedgerDep, who: Ingest
+) -> AppendResponse:
+    item = NewEvent(body.payload(), body.event_id, body.occurred_at)
+    result = ledger.commands.start(body.session_id or new_session_id(), item, who)
+    return append_response(result, response)
+
+
+@router.post(
+    "/sessions/{session_id}/events",
+    status_code=201,
+    response_model=AppendResponse,
+    summary="Append events to a session (all or none)",
+)
+def append_events(
+    session_id: UUID,
+    body: AppendEventsRequest,
+    response: Response,
+    ledger: LedgerDep,
+    who: Ingest,
+) -> AppendResponse:
+    items = [NewEvent(e.payload, e.event_id, e.occurred_at) for e in body.events]
+    result = ledger.commands.append(session_id, items, who, expected_version=body.expected_version)
+    return append_response(result, response)

@@ -1,0 +1,59 @@
+"""The Sessions screens' queries: the list (read model), one session, its exact history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api.commands import Caller
+from api.deps import Ledger, LedgerDep, Viewer
+from api.routes import ERRORS
+from api.schemas import HistoryResponse, SessionDetail, SessionPage
+from domain.errors import StreamNotFound
+from domain.session import Session
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERRORS)
+
+
+@router.get("", response_model=SessionPage, summary="The session list, newest first")
+def list_sessions(
+    ledger: LedgerDep,
+    who: Viewer,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> SessionPage:
+    return ledger.queries.page(who.workspace_id, limit=limit, cursor=cursor)
+
+
+@router.get("/{session_id}", response_model=SessionDetail, summary="One session")
+def get_session(session_id: UUID, ledger: LedgerDep, who: Viewer) -> SessionDetail:
+    session = own_session(ledger, session_id, who)
+    return SessionDetail(
+        session_id=session_id,
+        listed=ledger.queries.row(who.workspace_id, session_id),
+        state=session.state.model_dump(mode="json"),
+    )
+
+
+@router.get(
+    "/{session_id}/history",
+    response_model=HistoryResponse,
+    summary="The session's events exactly as stored, in order",
+)
+def history(session_id: UUID, ledger: LedgerDep, who: Viewer) -> HistoryResponse:
+    events = ledger.store.read_stream(session_id)
+    if not events or events[0].workspace_id != who.workspace_id:
+        raise StreamNotFound(f"session {session_id} not found")
+    return HistoryResponse(session_id=session_id, events=events)
+
+
+def own_session(
+    ledger: Ledger, session_id: UUID, who: Caller, *, to_version: int | None = None
+) -> Session:
+    session = ledger.commands.load(session_id, to_version=to_version)
+    if session.state.workspace_id != who.workspace_id:
+        # Another workspace's session is indistinguishable from a missing one.
+        raise StreamNotFound(f"session {session_id} not found")
+    return session
