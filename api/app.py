@@ -9,10 +9,34 @@ from fastapi.responses import ORJSONResponse
 
 from api.deps import Ledger
 from api.errors import install_error_handlers
-from api.routes import ingest, operations, sessions
+from api.limits import BodySizeLimit
+from api.routes import (
+    audit,
+    ingest,
+    leads,
+    live,
+    metrics,
+    missed_questions,
+    operations,
+    replay,
+    review,
+    sessions,
+)
 from infra.settings import Settings
 
-ROUTERS = (operations.router, ingest.router, sessions.router)
+# live before sessions: /v1/sessions/stream would otherwise match /v1/sessions/{session_id}.
+ROUTERS = (
+    operations.router,
+    ingest.router,
+    live.router,
+    sessions.router,
+    replay.router,
+    review.router,
+    missed_questions.router,
+    leads.router,
+    audit.router,
+    metrics.router,
+)
 
 
 def create_app(settings: Settings, database_url: str) -> FastAPI:
@@ -32,6 +56,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     for router in ROUTERS:
         app.include_router(router)
     return app

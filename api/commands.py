@@ -6,7 +6,9 @@ every path obeys the same rules, idempotency and concurrency control.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -14,8 +16,20 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict
 
 from domain.envelope import Actor, Envelope
-from domain.errors import DomainError, EventIdReused, StreamNotFound, VersionConflict
-from domain.events import EventPayload, SessionStarted, decode_payload
+from domain.errors import (
+    DomainError,
+    EventIdReused,
+    PreviousValueMismatch,
+    StreamNotFound,
+    VersionConflict,
+    WrongStream,
+)
+from domain.events import (
+    EventPayload,
+    MissedQuestionStatusChanged,
+    SessionStarted,
+    decode_payload,
+)
 from domain.session import EventContext, Session
 from infra.event_store import EventIdTaken, EventStore, StreamVersionTaken
 
@@ -71,6 +85,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class AggregateCache:
+    """Recently used sessions, kept in memory so an append need not re-fold the history.
+
+    A cached session is only a starting point: before deciding, the caller catches it up
+    with whatever other processes stored since (one indexed query), and any failure evicts
+    it, so a half-applied aggregate is never reused. Striped locks serialise the appends to
+    one session within this process, so a cached object is never used by two at once.
+    """
+
+    def __init__(self, capacity: int = 512, stripes: int = 256) -> None:
+        self.capacity = capacity
+        self._sessions: OrderedDict[UUID, Session] = OrderedDict()
+        self._guard = threading.Lock()
+        self._stripes = [threading.Lock() for _ in range(stripes)]
+
+    def lock(self, session_id: UUID) -> threading.Lock:
+        return self._stripes[hash(session_id) % len(self._stripes)]
+
+    def take(self, session_id: UUID) -> Session | None:
+        with self._guard:
+            return self._sessions.pop(session_id, None)
+
+    def keep(self, session: Session) -> None:
+        with self._guard:
+            self._sessions[session.id] = session
+            while len(self._sessions) > self.capacity:
+                self._sessions.popitem(last=False)
+
+
 class SessionCommands:
     def __init__(
         self,
@@ -78,10 +121,12 @@ class SessionCommands:
         *,
         clock: Callable[[], datetime] = utcnow,
         max_retries: int = 5,
+        cache: AggregateCache | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.max_retries = max_retries
+        self.cache = cache or AggregateCache()
 
     def start(self, session_id: UUID, item: NewEvent, caller: Caller) -> AppendResult:
         if not isinstance(item.payload, SessionStarted):
@@ -103,12 +148,27 @@ class SessionCommands:
         a ``VersionConflict``.
         """
         _check_unique_ids(items)
-        for _attempt in range(self.max_retries):
-            stored = self._already_stored(session_id, items)
-            fresh = [item for item in items if item.event_id not in stored]
-            if not fresh:
-                return AppendResult(session_id, [stored[i.event_id] for i in items], True)
-            session = self._load(session_id, first=fresh[0])
+        with self.cache.lock(session_id):
+            for _attempt in range(self.max_retries):
+                result = self._attempt(session_id, items, caller, expected_version)
+                if result is not None:
+                    return result
+        raise AppendContention(f"session {session_id}: too many concurrent writers, retry")
+
+    def _attempt(
+        self,
+        session_id: UUID,
+        items: Sequence[NewEvent],
+        caller: Caller,
+        expected_version: int | None,
+    ) -> AppendResult | None:
+        """One try: the result, or None when another writer won the race (try again)."""
+        stored = self._already_stored(session_id, items)
+        fresh = [item for item in items if item.event_id not in stored]
+        if not fresh:
+            return AppendResult(session_id, [stored[i.event_id] for i in items], True)
+        session = self._current(session_id, first=fresh[0], caller=caller)
+        try:
             _check_expected(session, expected_version)
             context = EventContext(**caller.model_dump(), recorded_at=self.clock())
             for item in fresh:
@@ -116,28 +176,26 @@ class SessionCommands:
                     item.payload, context, event_id=item.event_id, occurred_at=item.occurred_at
                 )
             pending = session.collect_events()
-            try:
-                positions = self.store.append(pending)
-            except StreamVersionTaken:
-                if expected_version is not None:
-                    raise VersionConflict(
-                        f"session {session_id} changed while appending "
-                        f"(expected version {expected_version})",
-                        expected=expected_version,
-                        actual=-1,
-                    ) from None
-                continue
-            except EventIdTaken:
-                continue
-            recorded = iter(
-                e.model_copy(update={"position": p})
-                for e, p in zip(pending, positions, strict=True)
-            )
-            return AppendResult(
-                session_id,
-                [stored[i.event_id] if i.event_id in stored else next(recorded) for i in items],
-            )
-        raise AppendContention(f"session {session_id}: too many concurrent writers, retry")
+            positions = self.store.append(pending)
+        except StreamVersionTaken:
+            if expected_version is not None:
+                raise VersionConflict(
+                    f"session {session_id} changed while appending "
+                    f"(expected version {expected_version})",
+                    expected=expected_version,
+                    actual=-1,
+                ) from None
+            return None
+        except EventIdTaken:
+            return None
+        self.cache.keep(session)
+        recorded = iter(
+            e.model_copy(update={"position": p}) for e, p in zip(pending, positions, strict=True)
+        )
+        return AppendResult(
+            session_id,
+            [stored[i.event_id] if i.event_id in stored else next(recorded) for i in items],
+        )
 
     def load(self, session_id: UUID, *, to_version: int | None = None) -> Session:
         history = self.store.read_stream(session_id, to_version=to_version)
@@ -145,9 +203,19 @@ class SessionCommands:
             raise StreamNotFound(f"session {session_id} not found")
         return Session.replay(session_id, history)
 
-    def _load(self, session_id: UUID, *, first: NewEvent) -> Session:
-        session = Session.replay(session_id, self.store.read_stream(session_id))
+    def _current(self, session_id: UUID, *, first: NewEvent, caller: Caller) -> Session:
+        """The session as stored now: the cached aggregate caught up, or a full replay.
+
+        It is taken out of the cache; only a successful append puts it back, so whatever
+        fails on the way leaves no half-applied aggregate behind.
+        """
+        session = self.cache.take(session_id) or Session(session_id)
+        for event in self.store.read_stream(session_id, after_version=session.version):
+            session.apply(event)
         if session.version == 0 and not isinstance(first.payload, SessionStarted):
+            raise StreamNotFound(f"session {session_id} not found")
+        if session.version and session.state.workspace_id != caller.workspace_id:
+            # Another workspace's session is indistinguishable from a missing one.
             raise StreamNotFound(f"session {session_id} not found")
         return session
 
@@ -160,6 +228,102 @@ class SessionCommands:
             if item.event_id in stored:
                 _check_same_event(session_id, item, stored[item.event_id])
         return stored
+
+
+def _check_workspace(stream_id: UUID, events: Iterable[Envelope], caller: Caller) -> None:
+    if any(e.workspace_id != caller.workspace_id for e in events):
+        raise StreamNotFound(f"stream {stream_id} not found")
+
+
+Decide = Callable[[list[Envelope], EventPayload], EventPayload]
+
+
+class StreamCommands:
+    """Appends to streams that have no aggregate of their own (the ``missed_question`` stream):
+    one event at a time, after ``decide`` saw the stream's history and returned the payload as
+    it is to be recorded. A stream belongs to the workspace of its first event.
+    """
+
+    def __init__(
+        self, store: EventStore, *, clock: Callable[[], datetime] = utcnow, max_retries: int = 5
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_retries = max_retries
+
+    def append(
+        self,
+        stream_id: UUID,
+        item: NewEvent,
+        caller: Caller,
+        decide: Decide,
+        *,
+        expected_version: int | None = None,
+    ) -> AppendResult:
+        for _attempt in range(self.max_retries):
+            if item.event_id is not None and (stored := self.store.find_events([item.event_id])):
+                _check_same_event(stream_id, item, stored[item.event_id])
+                _check_workspace(stream_id, stored.values(), caller)
+                return AppendResult(stream_id, [stored[item.event_id]], True)
+            history = self.store.read_stream(stream_id)
+            _check_workspace(stream_id, history[:1], caller)
+            _check_stream_version(stream_id, len(history), expected_version)
+            envelope = self._seal(stream_id, history, decide(history, item.payload), item, caller)
+            try:
+                (position,) = self.store.append([envelope])
+            except StreamVersionTaken:
+                # Lost a race: a conflict when the caller pinned the version, else try again.
+                _check_stream_version(stream_id, -1, expected_version)
+                continue
+            except EventIdTaken:
+                continue
+            return AppendResult(stream_id, [envelope.model_copy(update={"position": position})])
+        raise AppendContention(f"stream {stream_id}: too many concurrent writers, retry")
+
+    def _seal(
+        self,
+        stream_id: UUID,
+        history: list[Envelope],
+        payload: EventPayload,
+        item: NewEvent,
+        caller: Caller,
+    ) -> Envelope:
+        # The session aggregate's sealing (next version, chained hash) serves any stream; the
+        # rules it would apply are skipped because ``decide`` already ran.
+        head = Session(stream_id)
+        if history:
+            head.state.version, head.state.last_hash = history[-1].version, history[-1].hash
+        context = EventContext(**caller.model_dump(), recorded_at=self.clock())
+        return head._seal(payload, context, item.event_id or uuid4(), item.occurred_at)
+
+
+def decide_missed_question_status(
+    history: list[Envelope], payload: EventPayload
+) -> MissedQuestionStatusChanged:
+    """Fill in or check ``previous`` as the session's overrides do: two reviewers changing
+    the same group's status cannot silently overwrite each other."""
+    if not isinstance(payload, MissedQuestionStatusChanged):
+        raise WrongStream(f"{payload.event_type} is not an event of a missed_question stream")
+    last = history[-1] if history else None
+    current = decode_payload(last.type, last.schema_version, last.payload).status if last else None
+    if "previous" not in payload.model_fields_set:
+        return payload.model_copy(update={"previous": current})
+    if payload.previous != current:
+        raise PreviousValueMismatch(
+            f"the group's status is {current!r}, not {payload.previous!r}",
+            expected=payload.previous,
+            actual=current,
+        )
+    return payload
+
+
+def _check_stream_version(stream_id: UUID, actual: int, expected: int | None) -> None:
+    if expected is not None and actual != expected:
+        raise VersionConflict(
+            f"stream {stream_id} is not at the expected version {expected}",
+            expected=expected,
+            actual=actual,
+        )
 
 
 def _check_unique_ids(items: Sequence[NewEvent]) -> None:

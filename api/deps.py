@@ -1,30 +1,26 @@
 """What a request needs: the process-wide ``Ledger`` and the authenticated ``Caller``.
 
 Every route states the role it needs with ``Depends(require(Role.X))``; ``require`` resolves
-the caller (workspace, actor, permissions) for the request.
+the caller (workspace, actor, permissions) from the request's API key (``api.auth``).
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.commands import Caller, SessionCommands
+from api.auth import ApiKey, ApiKeys, Role, RoleNotGranted, Unauthenticated
+from api.commands import Caller, SessionCommands, StreamCommands
+from api.consistency import ReadModelProgress
 from api.queries import SessionQueries
-from domain.envelope import Actor, ActorKind
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from infra.settings import Settings
-from projections.registry import read_model_schema
+from projections.registry import all_projections, read_model_schema
 
-
-class Role(StrEnum):
-    ingest = "ingest"
-    viewer = "viewer"
-    reviewer = "reviewer"
-    admin = "admin"
+__all__ = ["Admin", "Ingest", "Ledger", "LedgerDep", "Reviewer", "Role", "Viewer", "require"]
 
 
 class Ledger:
@@ -38,7 +34,10 @@ class Ledger:
         apply_schema(database_url, read_model_schema())
         self.pool = create_pool(database_url, size=settings.db_pool_size, name="api-queries")
         self.commands = SessionCommands(self.store, max_retries=settings.max_append_retries)
+        self.streams = StreamCommands(self.store, max_retries=settings.max_append_retries)
         self.queries = SessionQueries(self.pool)
+        self.keys = ApiKeys(self.pool)
+        self.progress = ReadModelProgress(self.pool, [p.name for p in all_projections()])
 
     def close(self) -> None:
         self.pool.close()
@@ -52,16 +51,32 @@ def get_ledger(request: Request) -> Ledger:
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 
-def require(role: Role):
-    """Dependency: the caller of this request, who must hold ``role``."""
+# Declared as security schemes so the OpenAPI document shows how to authenticate.
+bearer_key = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
 
-    def caller(request: Request) -> Caller:
-        # Until API keys exist every call acts in the configured workspace as the API itself.
-        settings: Settings = request.app.state.ledger.settings
-        return Caller(
-            workspace_id=settings.workspace,
-            actor=Actor(kind=ActorKind.system, id="api", name="HTTP API (unauthenticated)"),
-        )
+
+def authenticate(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
+    header: Annotated[str | None, Depends(header_key)],
+) -> ApiKey:
+    presented = bearer.credentials if bearer else header
+    if not presented:
+        raise Unauthenticated("an API key is required: Authorization: Bearer <key>")
+    key = get_ledger(request).keys.authenticate(presented)
+    if key is None:
+        raise Unauthenticated("the API key is unknown or revoked")
+    return key
+
+
+def require(role: Role):
+    """Dependency: the caller of this request, whose key must grant ``role``."""
+
+    def caller(key: Annotated[ApiKey, Depends(authenticate)]) -> Caller:
+        if not key.grants(role):
+            raise RoleNotGranted(f"this needs the {role} role; the key's role is {key.role}")
+        return key.caller()
 
     return caller
 

@@ -25,6 +25,13 @@ def error_response(
     return ORJSONResponse(body, status_code=status)
 
 
+HTTP_ERROR_CODES = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 LOCATION_KINDS = frozenset({"body", "query", "path", "header"})
 
 
@@ -54,12 +61,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _refused(_request: Request, error: DomainError):
-        return error_response(error.http_status, error.code, error.message, error.field)
+        # Optional on an error class: ``headers`` (WWW-Authenticate, Retry-After) and
+        # ``details`` (extra members of the error object, e.g. a read model's lag).
+        response = error_response(
+            error.http_status,
+            error.code,
+            error.message,
+            error.field,
+            **getattr(error, "details", {}),
+        )
+        response.headers.update(getattr(error, "headers", {}))
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, error: HTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return error_response(error.status_code, code, str(error.detail))
+        code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
+        response = error_response(error.status_code, code, str(error.detail))
+        response.headers.update(error.headers or {})
+        return response
 
     async def _unavailable(_request: Request, error: Exception):
         log.warning("database unavailable", error=str(error))

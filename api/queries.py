@@ -2,69 +2,128 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from api.schemas import SessionListItem, SessionPage
-from domain.errors import DomainError
+from api.schemas import AsrMetricsResponse, AsrMetricsRow, SessionListItem, SessionPage
+from api.session_filters import SessionListQuery, SortKey, encode_cursor, page_query
+from domain.rules import DEFAULT_RULES, RuleSet
 
-LIST_COLUMNS = ", ".join(SessionListItem.model_fields)
-
-
-class InvalidCursor(DomainError):
-    code = "invalid_cursor"
-    http_status = 422
-
-    def __init__(self) -> None:
-        super().__init__("cursor is not one this API issued", field="cursor")
-
-
-def encode_cursor(started_at: datetime | None, session_id: UUID) -> str:
-    raw = f"{started_at.isoformat() if started_at else ''}|{session_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime | None, UUID]:
-    try:
-        started, session_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return (datetime.fromisoformat(started) if started else None), UUID(session_id)
-    except ValueError as error:
-        raise InvalidCursor() from error
+LIST_COLUMNS = list(SessionListItem.model_fields)
 
 
 class SessionQueries:
-    def __init__(self, pool: ConnectionPool) -> None:
-        self.pool = pool
+    """The session list. ``rules`` give the workspace time zone that naive times are read in."""
 
-    def page(self, workspace_id: str, *, limit: int, cursor: str | None) -> SessionPage:
-        """Newest first; keyset pagination on (started_at, session_id), stable under inserts."""
-        where, params = "workspace_id = %s", [workspace_id]
-        if cursor:
-            started_at, session_id = decode_cursor(cursor)
-            where += " AND (started_at, session_id) < (%s, %s)"
-            params += [started_at, session_id]
-        query = (
-            f"SELECT {LIST_COLUMNS} FROM session_list WHERE {where}"
-            " ORDER BY started_at DESC, session_id DESC LIMIT %s"
+    def __init__(
+        self, pool: ConnectionPool, rules: RuleSet = DEFAULT_RULES, table: str = "session_list"
+    ) -> None:
+        self.pool = pool
+        self.rules = rules
+        self.table = table
+
+    def page(self, workspace_id: str, query: SessionListQuery | None = None) -> SessionPage:
+        """One page of the sessions matching every filter, keyset-paginated."""
+        query = query or SessionListQuery()
+        built = page_query(
+            query,
+            table=self.table,
+            columns=LIST_COLUMNS,
+            workspace_id=workspace_id,
+            zone=self.rules.defaults.zone,
+            now=datetime.now(UTC),
         )
-        rows = self._fetch(query, [*params, limit + 1])
-        items = [SessionListItem(**row) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].started_at, items[-1].session_id) if more else None
-        return SessionPage(items=items, next_cursor=next_cursor)
+        rows = _fetch(self.pool, built.statement, built.params)
+        items = [SessionListItem(**row) for row in rows[: query.limit]]
+        if len(rows) <= query.limit:
+            return SessionPage(items=items, next_cursor=None)
+        last = items[-1]
+        key = last.started_at if query.sort is SortKey.started_at else last.last_message_at
+        cursor = encode_cursor(query.sort, query.order, key, last.session_id)
+        return SessionPage(items=items, next_cursor=cursor)
 
     def row(self, workspace_id: str, session_id: UUID) -> SessionListItem | None:
-        rows = self._fetch(
-            f"SELECT {LIST_COLUMNS} FROM session_list WHERE workspace_id = %s AND session_id = %s",
-            [workspace_id, session_id],
+        statement = sql.SQL(
+            "SELECT {columns} FROM {table} WHERE workspace_id = %s AND session_id = %s"
+        ).format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, LIST_COLUMNS)),
+            table=sql.Identifier(self.table),
         )
+        rows = _fetch(self.pool, statement, [workspace_id, session_id])
         return SessionListItem(**rows[0]) if rows else None
 
-    def _fetch(self, query: str, params: list) -> list[dict]:
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
+
+class MetricsGroup(StrEnum):
+    agent = "agent"
+    channel = "channel"
+
+
+class MetricsPeriod(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+_GROUP_COLUMNS = {MetricsGroup.agent: "agent_id", MetricsGroup.channel: "channel"}
+
+# OSS and CSS are recombined from sums and counts: exact for any period, unlike a mean of means.
+_ASR_METRICS = """
+SELECT {group} AS "group", date_trunc(%(period)s, day::timestamp)::date AS period_start,
+       sum(sessions)::int AS sessions, sum(leads)::int AS leads,
+       sum(opportunities)::int AS opportunities, sum(lead_value) AS lead_value, sum(asr) AS asr,
+       sum(success_sum) / nullif(sum(success_count), 0) AS oss,
+       sum(quality_sum) / nullif(sum(quality_count), 0) AS css,
+       max(rules_version) AS rules_version
+FROM {table}
+WHERE workspace_id = %(workspace)s
+  AND (%(first)s::date IS NULL OR day >= %(first)s::date)
+  AND (%(last)s::date IS NULL OR day <= %(last)s::date)
+GROUP BY 1, 2
+HAVING sum(sessions) > 0
+ORDER BY 2, 1
+"""
+
+
+class AsrMetricsQueries:
+    """ASR, OSS and CSS per agent or channel and per day, week (from Monday) or month."""
+
+    def __init__(self, pool: ConnectionPool, table: str = "asr_metrics") -> None:
+        self.pool = pool
+        self.table = table
+
+    def report(
+        self,
+        workspace_id: str,
+        *,
+        group_by: MetricsGroup,
+        period: MetricsPeriod,
+        first_day: date | None = None,
+        last_day: date | None = None,
+    ) -> AsrMetricsResponse:
+        statement = sql.SQL(_ASR_METRICS).format(
+            group=sql.Identifier(_GROUP_COLUMNS[group_by]),
+            table=sql.Identifier(self.table),
+        )
+        params = {
+            "workspace": workspace_id,
+            "period": period.value,
+            "first": first_day,
+            "last": last_day,
+        }
+        rows = _fetch(self.pool, statement, params)
+        return AsrMetricsResponse(
+            group_by=group_by.value,
+            period=period.value,
+            rows=[AsrMetricsRow(**row) for row in rows],
+        )
+
+
+def _fetch(pool: ConnectionPool, statement: sql.Composable, params) -> list[dict]:
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()

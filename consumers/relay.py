@@ -3,8 +3,9 @@ to the Kafka topic, recording its position only after the broker acknowledged.
 
 At-least-once by construction: a crash after producing but before recording the position
 publishes those events again, which the projections skip by (stream, version). The relay
-also notices when the broker lost what it had published (a new cluster id, or the topic is
-gone: the embedded broker keeps nothing across restarts) and publishes the ledger again.
+also extends the checkpointed global hash chain (``infra.verification``), and notices when
+the broker lost what it had published (a new cluster id, or the topic is gone: the embedded
+broker keeps nothing across restarts) and then publishes the ledger again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from infra.broker import POSITION_HEADER, TYPE_HEADER, BrokerAdmin, create_producer
 from infra.event_store import EVENTS_TABLE, EventStore
 from infra.logging import get_logger
+from infra.verification import ChainCheckpointer
 
 log = get_logger("consumers.relay")
 
@@ -43,6 +45,7 @@ class Relay:
         idle_wait: float = 0.5,
         epoch_check_interval: float = 5.0,
         name: str = "kafka",
+        checkpointer: ChainCheckpointer | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
@@ -53,6 +56,7 @@ class Relay:
         self.idle_wait = idle_wait
         self.epoch_check_interval = epoch_check_interval
         self.name = name
+        self.checkpointer = checkpointer or ChainCheckpointer(store.url)
         self.admin = BrokerAdmin(bootstrap)
         self.producer = None
         self.position = RelayPosition(0, None)
@@ -67,6 +71,7 @@ class Relay:
         log.info("relay started", position=self.position.position, topic=self.topic)
 
     def close(self) -> None:
+        self.checkpointer.save()
         if self.producer is not None:
             self.producer.close(timeout=10)
         self.admin.close()
@@ -91,6 +96,7 @@ class Relay:
         self._check_broker_epoch()
         notifications = self.store.read_raw_log(self.position.position, self.batch_size)
         if not notifications:
+            self.checkpointer.advance(())  # a time-due checkpoint still gets written
             return 0
         futures = [
             self.producer.send(
@@ -108,6 +114,7 @@ class Relay:
         for future in futures:
             future.get(timeout=30)  # raises if the broker did not acknowledge
         self._save_position(notifications[-1].id)
+        self.checkpointer.advance(notifications)
         return len(notifications)
 
     # --- broker epoch -------------------------------------------------------------------------

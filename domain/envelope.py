@@ -93,6 +93,18 @@ def seal(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "hash": compute_hash(document)}
 
 
+def seal_envelope(document: dict[str, Any]) -> Envelope:
+    """Seal a document as the store will write it: normalised through the model first, so
+    the hash covers exactly the stored JSON (e.g. ``Z``, not ``+00:00``, in timestamps)."""
+    normalised = Envelope.model_validate({**document, "hash": ""}).to_document()
+    return Envelope.model_validate(seal(normalised))
+
+
+def is_sealed(envelope: Envelope) -> bool:
+    """Whether the envelope's hash covers the bytes it will be stored as."""
+    return compute_hash(envelope.to_document()) == envelope.hash
+
+
 def encode_document(document: dict[str, Any]) -> bytes:
     return orjson.dumps(document)
 

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict
 
 from domain import errors
-from domain.envelope import Actor, ActorKind, Envelope, seal, utc
+from domain.envelope import Actor, ActorKind, Envelope, seal_envelope, utc
 from domain.events import (
     CUSTOMER_VISIBLE_ROLES,
     CommentAdded,
@@ -273,12 +273,9 @@ class Session:
             "causation_id": context.causation_id,
             "rules_version": context.rules_version,
             "prev_hash": self.state.last_hash,
-            "hash": "",
             "payload": payload.model_dump(mode="json"),
         }
-        # Round-trip through the model so the hash covers exactly the JSON that is stored.
-        canonical = Envelope.model_validate(document).to_document()
-        return Envelope.model_validate(seal(canonical))
+        return seal_envelope(document)
 
 
 # --- rules ------------------------------------------------------------------------------------

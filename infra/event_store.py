@@ -20,8 +20,9 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from domain.envelope import Envelope, decode_document, encode_document
+from domain.envelope import Envelope, decode_document, encode_document, is_sealed
 from infra.database import apply_schema, datastore_kwargs, schema_lock, sql_file
+from infra.group_commit import GroupCommitter
 
 EVENTS_TABLE = "stored_events"
 EVENT_IDS_CONSTRAINT = "ledger_event_ids_pkey"
@@ -44,17 +45,27 @@ class StoredRef:
 
 
 class LedgerRecorder(PostgresApplicationRecorder):
-    """eventsourcing's recorder, plus event-id uniqueness in the same transaction."""
+    """eventsourcing's recorder, plus, in the same transaction: the event ids (so a retried
+    event is stored once) and each stream's head (so a deleted newest event is detectable).
+
+    Both are written after the recorder took its table lock, so concurrent appends cannot
+    deadlock on them.
+    """
 
     insert_event_ids = (
         "INSERT INTO ledger_event_ids (event_id, stream_id, version) VALUES (%s, %s, %s)"
     )
+    upsert_heads = (
+        "INSERT INTO stream_heads (stream_id, version, hash) VALUES (%s, %s, %s)"
+        " ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash"
+    )
 
-    def _insert_events(self, curs, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        rows = kwargs.get("event_ids") or ()
-        if rows:
-            curs.executemany(self.insert_event_ids, rows)
-        super()._insert_events(curs, stored_events, **kwargs)
+    def _insert_stored_events(self, curs, stored_events: Sequence[StoredEvent], **kwargs: Any):
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        # Another cursor: the recorder reads the positions from ``curs`` afterwards.
+        with curs.connection.cursor() as extra:
+            extra.executemany(self.insert_event_ids, kwargs.get("event_ids") or ())
+            extra.executemany(self.upsert_heads, kwargs.get("heads") or ())
 
 
 def envelope_from_row(state: bytes, position: int) -> Envelope:
@@ -62,8 +73,15 @@ def envelope_from_row(state: bytes, position: int) -> Envelope:
 
 
 class EventStore:
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    """``group_commit`` (the default) lets concurrent appends share transactions."""
+
+    def __init__(self, url: str, *, pool_size: int = 8, group_commit: bool = True) -> None:
         self.url = url
+        self._committer = (
+            GroupCommitter(self._append_now, conflicts=(StreamVersionTaken, EventIdTaken))
+            if group_commit
+            else None
+        )
         self.datastore = PostgresDatastore(
             **datastore_kwargs(url), pool_size=pool_size, max_overflow=pool_size
         )
@@ -72,15 +90,30 @@ class EventStore:
     def create_schema(self) -> None:
         with schema_lock(self.url):
             self.recorder.create_table()
-            apply_schema(self.url, [sql_file("infra", "ledger.sql")], locked=True)
+            apply_schema(
+                self.url,
+                [sql_file("infra", "ledger.sql"), sql_file("infra", "auth.sql")],
+                locked=True,
+            )
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
         self.datastore.close()
 
     # --- writing ------------------------------------------------------------------------------
 
     def append(self, envelopes: Sequence[Envelope]) -> list[int]:
         """Store sealed envelopes atomically; return their global positions, in order."""
+        if self._committer is not None:
+            return self._committer.append(envelopes)
+        return self._append_now(envelopes)
+
+    def _append_now(self, envelopes: Sequence[Envelope]) -> list[int]:
+        unsealed = [e.event_id for e in envelopes if not is_sealed(e)]
+        if unsealed:
+            # Storing bytes its hash does not cover would plant a false tampering report.
+            raise ValueError(f"envelopes whose hash does not cover their content: {unsealed}")
         stored = [
             StoredEvent(
                 originator_id=e.stream_id,
@@ -91,8 +124,11 @@ class EventStore:
             for e in envelopes
         ]
         event_ids = [(e.event_id, e.stream_id, e.version) for e in envelopes]
+        heads = {e.stream_id: (e.stream_id, e.version, e.hash) for e in envelopes}
         try:
-            positions = self.recorder.insert_events(stored, event_ids=event_ids)
+            positions = self.recorder.insert_events(
+                stored, event_ids=event_ids, heads=sorted(heads.values())
+            )
         except IntegrityError as error:
             if _violated_constraint(error) == EVENT_IDS_CONSTRAINT:
                 raise EventIdTaken(str(error)) from error

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     workspace: str = Field(default="default", description="Workspace of unauthenticated calls.")
     log_level: str = "info"
     log_json: bool | None = Field(default=None, description="None: JSON unless on a terminal.")
+    demo_data: str = Field(
+        default="../shared/datasets/star/star_dialogues.jsonl.gz",
+        description="STAR data set `ledger up` imports into an empty workspace (relative to "
+        "the project root); empty or `none` disables it.",
+    )
 
     relay_batch_size: int = Field(default=1000, ge=1)
     relay_idle_wait: float = Field(default=0.5, gt=0, description="Seconds between polls.")

@@ -6,6 +6,7 @@ run this, so the tests exercise exactly what operators run.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from infra.settings import Settings
 
 log = get_logger("infra.stack")
 SERVICES = ("relay", "worker", "api")
+ENDPOINTS_FILE = "endpoints.json"
 MAX_RESTARTS = 5  # per service within RESTART_WINDOW seconds, before the stack gives up
 RESTART_WINDOW = 60.0
 
@@ -76,12 +78,14 @@ class Stack:
             )
             for name in SERVICES:
                 self.start_service(name)
+            self._write_endpoints()
         except BaseException:
             self.stop()
             raise
         return self.endpoints
 
     def stop(self) -> None:
+        self.endpoints_file.unlink(missing_ok=True)
         for name in reversed(SERVICES):
             if name in self.services:
                 self.services[name].stop()
@@ -138,6 +142,14 @@ class Stack:
                 except StartupFailed as error:
                     log.error("restart failed", service=name, error=str(error))
         return 0
+
+    @property
+    def endpoints_file(self) -> Path:
+        return self.data_dir / ENDPOINTS_FILE
+
+    def _write_endpoints(self) -> None:
+        """Where the running stack listens, for `ledger` commands run from another shell."""
+        self.endpoints_file.write_text(json.dumps(vars(self.endpoints), indent=2))
 
     # --- parts --------------------------------------------------------------------------------
 
@@ -211,4 +223,12 @@ def _query_ok(url: str, query: str, params: tuple = ()) -> bool:
         return False  # not created yet, or not reachable yet
 
 
-__all__ = ["Endpoints", "Stack", "wait_until"]
+def running_endpoints(data_dir: Path) -> Endpoints | None:
+    """The endpoints of a stack `ledger up` is running from ``data_dir``, if any."""
+    try:
+        return Endpoints(**json.loads((data_dir / ENDPOINTS_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+__all__ = ["Endpoints", "Stack", "running_endpoints", "wait_until"]

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from domain.rules import DEFAULT_RULES
+from projections.asr_metrics import AsrMetrics
+from projections.audit_trail import AuditTrailProjection
 from projections.engine import Projection, schema_sql
+from projections.leads import LeadsProjection
+from projections.missed_questions import MissedQuestionsProjection
 from projections.session_list import SessionListProjection
 
 
 def all_projections() -> list[Projection]:
-    return [SessionListProjection()]
+    return [
+        # asr_metrics is derived from session_list rows, in the same transaction.
+        SessionListProjection(DEFAULT_RULES, derived=[AsrMetrics(DEFAULT_RULES)]),
+        MissedQuestionsProjection(),
+        LeadsProjection(),
+        AuditTrailProjection(),
+    ]
 
 
 def read_model_schema() -> list[str]:

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from api.auth import Role
+from api.cli.keys import issue_key
 from infra.database import create_database, drop_database, server_url
 from infra.embedded import EmbeddedPostgres
 from infra.event_store import EventStore
 from infra.settings import Settings
 from infra.stack import Stack
-from tests.helpers import StackClient
+from tests.helpers import OTHER_WORKSPACE, StackClient
 
 SERVER_URL = os.environ.get("LEDGER_DATABASE_URL", "")
 BROKER = os.environ.get("LEDGER_KAFKA_BOOTSTRAP", "")
@@ -85,10 +87,25 @@ def stack_settings(database_url: str, **overrides) -> Settings:
 
 
 def start_stack(database_url: str, data_dir: Path, **overrides) -> Stack:
+    """A started stack whose ``api_keys`` (see ``issue_test_keys``) StackClient sends."""
     settings = stack_settings(database_url, **overrides)
     stack = Stack(settings, data_dir=data_dir, env=_env_for(settings))
     stack.start()
+    stack.api_keys = issue_test_keys(stack.endpoints.database_url, settings.workspace)
     return stack
+
+
+def issue_test_keys(database_url: str, workspace: str) -> dict[str, str]:
+    """A key per role in the stack's workspace, and an admin key of another workspace, issued
+    the way `ledger keys create` issues them."""
+    keys = {
+        role.value: issue_key(database_url, workspace, role, f"test {role.value}").secret
+        for role in Role
+    }
+    keys[OTHER_WORKSPACE] = issue_key(
+        database_url, OTHER_WORKSPACE, Role.admin, "other workspace's admin"
+    ).secret
+    return keys
 
 
 def _env_for(settings: Settings) -> dict[str, str]:

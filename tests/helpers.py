@@ -39,10 +39,36 @@ def closed(reason: str = "completed") -> dict:
     return {"type": "session.closed", "payload": {"reason": reason}}
 
 
+# The workspace of the second admin key every test stack has (cross-workspace tests).
+OTHER_WORKSPACE = "other-workspace"
+
+
 class StackClient(httpx.Client):
-    def __init__(self, stack) -> None:
-        super().__init__(base_url=stack.endpoints.api_url, timeout=30)
+    """An HTTP client of a test stack, authenticated with one of its keys (``stack.api_keys``,
+    issued by tests/conftest.py). The admin key, the default, may ingest, review and read."""
+
+    def __init__(self, stack, role: str = "admin") -> None:
+        headers = {"Authorization": f"Bearer {stack.api_keys[role]}"}
+        super().__init__(base_url=stack.endpoints.api_url, timeout=30, headers=headers)
         self.stack = stack
+        self._others: list[httpx.Client] = []
+
+    def as_role(self, role: str) -> StackClient:
+        """A client of the same stack with another key: a role, or ``OTHER_WORKSPACE``."""
+        other = StackClient(self.stack, role)
+        self._others.append(other)
+        return other
+
+    def anonymous(self) -> httpx.Client:
+        """A client that sends no key at all."""
+        other = httpx.Client(base_url=self.stack.endpoints.api_url, timeout=30)
+        self._others.append(other)
+        return other
+
+    def close(self) -> None:
+        for other in self._others:
+            other.close()
+        super().close()
 
     def start_session(self, **fields: Any) -> dict:
         body = {"agent_id": "concierge", "channel": "web", **fields}

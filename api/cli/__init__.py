@@ -13,11 +13,11 @@ from importlib import import_module
 
 from domain.errors import DomainError
 from infra.logging import configure_logging
-from infra.settings import get_settings
+from infra.settings import Settings, get_settings
 
 USAGE_ERROR = 2
 # Modules that define ``register(subparsers)``; each sets ``handler(settings, args) -> int``.
-COMMAND_MODULES = ("api.cli.services",)
+COMMAND_MODULES = ("api.cli.services", "api.cli.ledger_ops", "api.cli.importing", "api.cli.keys")
 
 
 class UsageError(Exception):
@@ -35,6 +35,20 @@ def require(value: str, variable: str) -> str:
     if not value:
         raise UsageError(f"{variable} is not set (use `ledger up` to run the embedded defaults)")
     return value
+
+
+def database_url(settings: Settings) -> str:
+    """LEDGER_DATABASE_URL, else the database of the stack `ledger up` is running here."""
+    if settings.database_url:
+        return settings.database_url
+    from infra.stack import running_endpoints
+
+    endpoints = running_endpoints(settings.data_dir)
+    if endpoints is None:
+        raise UsageError(
+            "no database: set LEDGER_DATABASE_URL, or run this while `ledger up` is running"
+        )
+    return endpoints.database_url
 
 
 def stop_on_signals() -> threading.Event:

@@ -6,11 +6,13 @@ import argparse
 import sys
 
 from api.cli import require, stop_on_signals
+from api.cli.keys import DEMO_KEY_FILE, ensure_demo_admin_key
 from infra.processes import StartupFailed
 from infra.settings import Settings
 
 
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+    from api.importers.demo import load_demo_data_if_empty
     from infra.stack import Stack
 
     stack = Stack(settings)
@@ -20,9 +22,11 @@ def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     except StartupFailed as error:
         print(f"ledger up: {error}", file=sys.stderr)
         return 1
-    _print_endpoints(stack, endpoints)
     stop = stop_on_signals()
     try:
+        demo_key = ensure_demo_admin_key(settings, endpoints.database_url, stack.data_dir)
+        _print_endpoints(stack, endpoints, demo_key)
+        load_demo_data_if_empty(settings, endpoints.database_url, stop=stop)
         code = stack.supervise(stop)
     finally:
         print("\nStopping…", flush=True)
@@ -30,13 +34,15 @@ def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     return code
 
 
-def _print_endpoints(stack, endpoints) -> None:
+def _print_endpoints(stack, endpoints, demo_key: str | None = None) -> None:
     rows = [
         ("API", endpoints.api_url, f"{endpoints.api_url}/docs"),
         ("PostgreSQL", endpoints.database_url, "embedded" if stack.postgres else "external"),
         ("Kafka", endpoints.bootstrap, "embedded Tansu" if stack.broker else "external"),
         ("Logs", str(stack.data_dir / "logs"), "relay.log, worker.log, api.log"),
     ]
+    if demo_key:  # issued just now, on a workspace without keys: shown this once
+        rows.append(("Admin key", demo_key, f"also in {stack.data_dir / DEMO_KEY_FILE}"))
     width = max(len(r[1]) for r in rows)
     for name, where, note in rows:
         print(f"  {name:<11} {where:<{width}}  {note}")

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
+from api.auth import check_may_record
 from api.commands import AppendResult, NewEvent, new_session_id
 from api.deps import Ingest, LedgerDep
 from api.routes import ERRORS
@@ -57,6 +58,7 @@ def append_events(
     ledger: LedgerDep,
     who: Ingest,
 ) -> AppendResponse:
+    check_may_record(who, [e.payload for e in body.events])
     items = [NewEvent(e.payload, e.event_id, e.occurred_at) for e in body.events]
     result = ledger.commands.append(session_id, items, who, expected_version=body.expected_version)
     return append_response(result, response)

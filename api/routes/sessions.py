@@ -8,27 +8,36 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from api.commands import Caller
+from api.consistency import LedgerConsistency, SessionConsistency, SessionListConsistency
 from api.deps import Ledger, LedgerDep, Viewer
 from api.routes import ERRORS
 from api.schemas import HistoryResponse, SessionDetail, SessionPage
+from api.session_filters import SessionListQuery
 from domain.errors import StreamNotFound
 from domain.session import Session
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERRORS)
 
 
-@router.get("", response_model=SessionPage, summary="The session list, newest first")
+@router.get("", response_model=SessionPage, summary="The session list, filtered and sorted")
 def list_sessions(
     ledger: LedgerDep,
     who: Viewer,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    query: Annotated[SessionListQuery, Query()],
+    _consistent: SessionListConsistency,
 ) -> SessionPage:
-    return ledger.queries.page(who.workspace_id, limit=limit, cursor=cursor)
+    """Every filter given applies (AND); live sessions only unless ``include_test``.
+
+    Times without a zone are in the workspace's time zone. Pass ``next_cursor`` back as
+    ``cursor`` with the same ``sort`` and ``order`` for the next page.
+    """
+    return ledger.queries.page(who.workspace_id, query)
 
 
 @router.get("/{session_id}", response_model=SessionDetail, summary="One session")
-def get_session(session_id: UUID, ledger: LedgerDep, who: Viewer) -> SessionDetail:
+def get_session(
+    session_id: UUID, ledger: LedgerDep, who: Viewer, _consistent: SessionConsistency
+) -> SessionDetail:
     session = own_session(ledger, session_id, who)
     return SessionDetail(
         session_id=session_id,
@@ -42,7 +51,9 @@ def get_session(session_id: UUID, ledger: LedgerDep, who: Viewer) -> SessionDeta
     response_model=HistoryResponse,
     summary="The session's events exactly as stored, in order",
 )
-def history(session_id: UUID, ledger: LedgerDep, who: Viewer) -> HistoryResponse:
+def history(
+    session_id: UUID, ledger: LedgerDep, who: Viewer, _consistent: LedgerConsistency
+) -> HistoryResponse:
     events = ledger.store.read_stream(session_id)
     if not events or events[0].workspace_id != who.workspace_id:
         raise StreamNotFound(f"session {session_id} not found")

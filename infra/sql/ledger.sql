@@ -16,3 +16,20 @@ CREATE TABLE IF NOT EXISTS relay_position (
     pid         integer,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- The head (last version and its hash) of every stream, written in the same transaction as
+-- the events: deleting a stream's newest event leaves the head pointing past the stream.
+CREATE TABLE IF NOT EXISTS stream_heads (
+    stream_id  uuid   PRIMARY KEY,
+    version    bigint NOT NULL,
+    hash       text   NOT NULL
+);
+
+-- A chain over the global order, checkpointed: chain_n = sha256(chain_{n-1} | position | hash).
+-- Rewriting or deleting any event up to a checkpoint changes the recomputed chain there.
+CREATE TABLE IF NOT EXISTS ledger_chain_checkpoints (
+    position    bigint      PRIMARY KEY,
+    chain_hash  text        NOT NULL,
+    events      bigint      NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);

@@ -1,0 +1,109 @@
+"""Operating the ledger itself: `replay` a session exactly, `verify` the hash chains."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from uuid import UUID
+
+import orjson
+
+from api.cli import UsageError, database_url
+from domain.envelope import Envelope
+from domain.replay import history_as_of, replay
+from infra.event_store import EventStore
+from infra.settings import Settings
+
+BREACHES_FOUND = 1
+
+
+def _uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a session id: {value!r}") from None
+
+
+def _time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} needs a time zone, e.g. 2026-03-02T09:00Z")
+    return moment
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    store = EventStore(database_url(settings), pool_size=1)
+    try:
+        events = store.read_stream(args.session)
+    finally:
+        store.close()
+    if not events:
+        raise UsageError(f"session {args.session} not found")
+    prefix = history_as_of(events, version=args.as_of_version, at=args.as_of)
+    session = replay(args.session, prefix)
+    if args.json:
+        document = {
+            "session_id": str(args.session),
+            "version": session.version,
+            "head_version": events[-1].version,
+            "events": [e.model_dump(mode="json") for e in prefix],
+            "state": session.state.model_dump(mode="json"),
+        }
+        sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+        return 0
+    for event in prefix:
+        print(_timeline_line(event))
+    state = session.state
+    print(
+        f"-- state at version {session.version} of {events[-1].version}: status {state.status},"
+        f" {state.message_count} message(s), assessment {state.effective_assessment or '-'}"
+    )
+    return 0
+
+
+def _timeline_line(event: Envelope) -> str:
+    payload = event.payload
+    detail = payload.get("text") or payload.get("reason") or payload.get("agent_id") or ""
+    who = payload.get("author_role") or event.actor.kind
+    return (
+        f"v{event.version:<4} {event.occurred_at:%Y-%m-%d %H:%M:%S} {event.type:<34}"
+        f" {who:<13} {str(detail)[:80]}"
+    )
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.verification import verify_ledger
+
+    report = verify_ledger(database_url(settings), stream_id=args.session)
+    print(
+        f"checked {report.events} event(s) in {report.streams} stream(s) and"
+        f" {report.checkpoints} global checkpoint(s) in {report.seconds:.2f}s"
+    )
+    for breach in report.breaches:
+        where = f"stream {breach.stream_id}" if breach.stream_id else "global chain"
+        at = f" at version {breach.version}" if breach.version else ""
+        print(f"BROKEN {where}{at}: {breach.reason}")
+    print("ledger intact" if report.ok else f"{len(report.breaches)} breach(es) found")
+    return 0 if report.ok else BREACHES_FOUND
+
+
+def register(subparsers) -> None:
+    replay_parser = subparsers.add_parser(
+        "replay", help="show a session's exact history and its state at any point"
+    )
+    replay_parser.add_argument("session", type=_uuid)
+    point = replay_parser.add_mutually_exclusive_group()
+    point.add_argument("--as-of-version", type=int, metavar="N")
+    point.add_argument("--as-of", type=_time, metavar="TIME", help="ISO 8601 with time zone")
+    replay_parser.add_argument("--json", action="store_true", help="events and state as JSON")
+    replay_parser.set_defaults(handler=cmd_replay)
+
+    verify_parser = subparsers.add_parser(
+        "verify", help="recompute the hash chains; exit 1 when any is broken"
+    )
+    verify_parser.add_argument("--session", type=_uuid, help="verify one session only")
+    verify_parser.set_defaults(handler=cmd_verify)

@@ -1,0 +1,395 @@
+"""Queries over the missed_questions, leads and audit_trail read models.
+
+Every query is scoped to the caller's workspace: another workspace's id is a 404, exactly
+like a missing one. Lists are keyset-paginated: the cursor holds the last row's sort key.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import orjson
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from api.read_model_schemas import (
+    AuditEntryItem,
+    AuditPage,
+    LeadDetail,
+    LeadMerge,
+    LeadPage,
+    LeadSession,
+    LeadSummary,
+    MissedQuestionDay,
+    MissedQuestionDetail,
+    MissedQuestionGroup,
+    MissedQuestionOccurrence,
+    MissedQuestionPage,
+    MissedShareDay,
+    MissedShareResponse,
+)
+from domain.errors import DomainError, StreamNotFound
+from domain.identity import normalise_phone
+
+# --- shared ---------------------------------------------------------------------------------
+
+
+class InvalidKeysetCursor(DomainError):
+    code = "invalid_cursor"
+    http_status = 422
+
+    def __init__(self) -> None:
+        super().__init__("cursor is not one this API issued for this query", field="cursor")
+
+
+def encode_keyset(*values: datetime | UUID | int) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    return base64.urlsafe_b64encode(orjson.dumps(plain)).decode()
+
+
+def decode_keyset(cursor: str, *types: Callable[[str], Any]) -> list[Any]:
+    try:
+        plain = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if len(plain) != len(types):
+            raise ValueError("wrong number of keys")
+        return [parse(value) for parse, value in zip(types, plain, strict=True)]
+    except (ValueError, TypeError, orjson.JSONDecodeError) as error:
+        raise InvalidKeysetCursor() from error
+
+
+@dataclass
+class Where:
+    """A conjunction of SQL conditions and their (named) parameters."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, clause: str, **params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.update(params)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) or "TRUE"
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class ReadModelQueries:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def _fetch(self, query: str, params: dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+
+    def _page(self, query: str, where: Where, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The page's rows and whether more follow (one row more is fetched to know)."""
+        rows = self._fetch(query.format(where=where.sql()), {**where.params, "limit": limit + 1})
+        return rows[:limit], len(rows) > limit
+
+
+# --- missed questions -----------------------------------------------------------------------
+
+
+class MissedQuestionSort(StrEnum):
+    occurrences = "occurrences"
+    last_seen = "last_seen"
+
+
+GROUP_COLUMNS = (
+    "g.group_id, g.agent_id, g.question, g.occurrences, g.sessions, g.first_seen, g.last_seen,"
+    " COALESCE(s.status, 'unresolved') AS status, s.reason AS status_reason"
+)
+IN_RANGE = (
+    "JOIN (SELECT group_id, count(*) AS occurrences_in_range FROM missed_question_occurrences"
+    " WHERE workspace_id = %(workspace)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
+    " GROUP BY group_id) r USING (group_id)"
+)
+GROUPS_PAGE = (
+    "SELECT * FROM (SELECT {columns}, {in_range} AS occurrences_in_range, {sort} AS sort_key"
+    " FROM missed_question_groups g LEFT JOIN missed_question_status s USING (group_id) {join}"
+    " WHERE g.workspace_id = %(workspace)s) page"
+    " WHERE {{where}} ORDER BY sort_key DESC, group_id DESC LIMIT %(limit)s"
+)
+GROUP_DAYS = (
+    "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, count(*) AS occurrences,"
+    " count(DISTINCT session_id) AS sessions FROM missed_question_occurrences"
+    " WHERE group_id = %s GROUP BY day ORDER BY day"
+)
+GROUP_OCCURRENCES = (
+    "SELECT session_id, message_id, occurred_at, question FROM missed_question_occurrences"
+    " WHERE group_id = %s ORDER BY occurred_at DESC, session_id, version LIMIT %s"
+)
+SHARE_DAYS = (
+    "SELECT agent_id, day, customer_messages, missed FROM missed_question_daily"
+    " WHERE {where} ORDER BY agent_id, day"
+)
+
+
+class MissedQuestionQueries(ReadModelQueries):
+    def page(
+        self,
+        workspace_id: str,
+        *,
+        agent: str | None = None,
+        status: str | None = None,
+        day_from: date | None = None,
+        day_to: date | None = None,
+        sort: MissedQuestionSort = MissedQuestionSort.occurrences,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> MissedQuestionPage:
+        """Groups, most occurrences (within the date range, when given) or latest first."""
+        ranged = day_from is not None or day_to is not None
+        where = Where(params={"workspace": workspace_id})
+        if ranged:
+            where.params.update(_range_params(day_from, day_to))
+        if agent is not None:
+            where.add("agent_id = %(agent)s", agent=agent)
+        if status is not None:
+            where.add("status = %(status)s", status=status)
+        if cursor:
+            parse = int if sort is MissedQuestionSort.occurrences else datetime.fromisoformat
+            key, group_id = decode_keyset(cursor, parse, UUID)
+            where.add("(sort_key, group_id) < (%(key)s, %(after)s)", key=key, after=group_id)
+        occurrences = "r.occurrences_in_range" if ranged else "g.occurrences"
+        query = GROUPS_PAGE.format(
+            columns=GROUP_COLUMNS,
+            in_range="r.occurrences_in_range" if ranged else "NULL::bigint",
+            sort=occurrences if sort is MissedQuestionSort.occurrences else "g.last_seen",
+            join=IN_RANGE if ranged else "",
+        )
+        rows, more = self._page(query, where, limit)
+        items = [MissedQuestionGroup(**row) for row in rows]
+        last = rows[-1] if more else None
+        return MissedQuestionPage(
+            items=items,
+            next_cursor=encode_keyset(last["sort_key"], last["group_id"]) if last else None,
+        )
+
+    def detail(self, workspace_id: str, group_id: UUID, *, limit: int) -> MissedQuestionDetail:
+        rows = self._fetch(
+            f"SELECT {GROUP_COLUMNS}, NULL::bigint AS occurrences_in_range"
+            " FROM missed_question_groups g LEFT JOIN missed_question_status s USING (group_id)"
+            " WHERE g.workspace_id = %s AND g.group_id = %s",
+            [workspace_id, group_id],
+        )
+        if not rows:
+            raise StreamNotFound(f"missed question {group_id} not found")
+        return MissedQuestionDetail(
+            group=MissedQuestionGroup(**rows[0]),
+            status_reason=rows[0]["status_reason"],
+            days=[MissedQuestionDay(**r) for r in self._fetch(GROUP_DAYS, [group_id])],
+            occurrences=[
+                MissedQuestionOccurrence(**r)
+                for r in self._fetch(GROUP_OCCURRENCES, [group_id, limit])
+            ],
+        )
+
+    def share(
+        self,
+        workspace_id: str,
+        *,
+        agent: str | None = None,
+        day_from: date | None = None,
+        day_to: date | None = None,
+    ) -> MissedShareResponse:
+        where = Where()
+        where.add("workspace_id = %(workspace)s", workspace=workspace_id)
+        if agent is not None:
+            where.add("agent_id = %(agent)s", agent=agent)
+        if day_from is not None:
+            where.add("day >= %(day_from)s", day_from=day_from)
+        if day_to is not None:
+            where.add("day <= %(day_to)s", day_to=day_to)
+        rows = self._fetch(SHARE_DAYS.format(where=where.sql()), where.params)
+        return MissedShareResponse(
+            items=[
+                MissedShareDay(
+                    **row,
+                    share=row["missed"] / row["customer_messages"]
+                    if row["customer_messages"]
+                    else None,
+                )
+                for row in rows
+            ]
+        )
+
+
+def _range_params(day_from: date | None, day_to: date | None) -> dict[str, datetime]:
+    """Inclusive UTC days as a half-open interval of instants."""
+    return {
+        "start": day_start(day_from) if day_from else datetime.min.replace(tzinfo=UTC),
+        "end": day_start(day_to + timedelta(days=1))
+        if day_to
+        else datetime.max.replace(tzinfo=UTC),
+    }
+
+
+# --- leads ----------------------------------------------------------------------------------
+
+LEAD_SUMMARY = (
+    "SELECT l.lead_id, l.cluster_id, l.first_session_id, l.first_started_at, l.size AS sessions,"
+    " (SELECT m.contact_name FROM lead_members m WHERE m.cluster_id = l.cluster_id"
+    "  AND m.contact_name IS NOT NULL ORDER BY m.started_at DESC LIMIT 1) AS contact_name,"
+    " (SELECT COALESCE(jsonb_agg(jsonb_build_object('kind', i.kind, 'value', i.value)"
+    "  ORDER BY i.kind, i.value), '[]') FROM lead_identifiers i"
+    "  WHERE i.cluster_id = l.cluster_id) AS identifiers"
+    " FROM leads l"
+)
+LEADS_PAGE = (
+    LEAD_SUMMARY + " WHERE l.merged_into IS NULL AND {where}"
+    " ORDER BY l.first_started_at DESC, l.lead_id DESC LIMIT %(limit)s"
+)
+LEAD_SEARCH = (
+    "(EXISTS (SELECT 1 FROM lead_identifiers i WHERE i.cluster_id = l.cluster_id"
+    "  AND (i.value ILIKE %(pattern)s OR i.value = %(phone)s))"
+    " OR EXISTS (SELECT 1 FROM lead_members m WHERE m.cluster_id = l.cluster_id"
+    "  AND m.contact_name ILIKE %(pattern)s))"
+)
+LEAD_BY_ID = "SELECT lead_id, cluster_id FROM leads WHERE workspace_id = %s AND lead_id = %s"
+ALIVE_IN_CLUSTER = LEAD_SUMMARY + " WHERE l.cluster_id = %s AND l.merged_into IS NULL"
+LEAD_SESSIONS = (
+    "SELECT session_id, channel, agent_id, started_at, status, contact_name, email, phone,"
+    " external_id FROM lead_members WHERE cluster_id = %s ORDER BY started_at, session_id"
+)
+LEAD_IDENTIFIERS = (
+    "SELECT kind, value, first_event_id, first_session_id, first_position"
+    " FROM lead_identifiers WHERE cluster_id = %s ORDER BY kind, value"
+)
+LEAD_MERGES = (
+    "SELECT m.merged_id AS merged_lead_id, m.survivor_id AS into_lead_id, m.identifier_kind,"
+    " m.identifier_value, m.event_id, m.session_id, m.position, m.occurred_at,"
+    " m.rules_version, m.moved_sessions FROM lead_merges m"
+    " JOIN leads l ON l.lead_id = m.merged_id WHERE l.cluster_id = %s"
+    " ORDER BY m.position NULLS LAST, m.occurred_at"
+)
+
+
+class LeadQueries(ReadModelQueries):
+    def page(
+        self,
+        workspace_id: str,
+        *,
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> LeadPage:
+        """Surviving leads, newest first; ``search`` matches identifiers and contact names."""
+        where = Where()
+        where.add("l.workspace_id = %(workspace)s", workspace=workspace_id)
+        if search:
+            where.add(
+                LEAD_SEARCH,
+                pattern=f"%{_like_escaped(search.strip())}%",
+                phone=normalise_phone(search),
+            )
+        if cursor:
+            started, lead_id = decode_keyset(cursor, datetime.fromisoformat, UUID)
+            where.add(
+                "(l.first_started_at, l.lead_id) < (%(started)s, %(after)s)",
+                started=started,
+                after=lead_id,
+            )
+        rows, more = self._page(LEADS_PAGE, where, limit)
+        last = rows[-1] if more else None
+        return LeadPage(
+            items=[LeadSummary(**row) for row in rows],
+            next_cursor=encode_keyset(last["first_started_at"], last["lead_id"]) if last else None,
+        )
+
+    def detail(self, workspace_id: str, lead_id: UUID) -> LeadDetail:
+        """The lead, or the lead that absorbed it (``merged_into``), with its whole story."""
+        found = self._fetch(LEAD_BY_ID, [workspace_id, lead_id])
+        if not found:
+            raise StreamNotFound(f"lead {lead_id} not found")
+        cluster = found[0]["cluster_id"]
+        lead = self._fetch(ALIVE_IN_CLUSTER, [cluster])[0]
+        merges = [
+            LeadMerge(**row, explanation=_explain(row))
+            for row in self._fetch(LEAD_MERGES, [cluster])
+        ]
+        return LeadDetail(
+            **{**lead, "identifiers": self._fetch(LEAD_IDENTIFIERS, [cluster])},
+            requested_id=lead_id,
+            merged_into=lead["lead_id"] if lead["lead_id"] != lead_id else None,
+            session_list=[LeadSession(**row) for row in self._fetch(LEAD_SESSIONS, [cluster])],
+            merges=merges,
+        )
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _explain(merge: dict[str, Any]) -> str:
+    return (
+        f"merged lead {merge['merged_lead_id']} into {merge['into_lead_id']} because both had"
+        f" {merge['identifier_kind']} {merge['identifier_value']}, seen in event"
+        f" {merge['event_id']} of session {merge['session_id']}"
+        f" (position {merge['position']}, rules version {merge['rules_version']})"
+    )
+
+
+# --- audit trail ----------------------------------------------------------------------------
+
+AUDIT_PAGE = (
+    "SELECT event_id, stream_id, stream_type, version, position, event_type, action, field,"
+    " before, after, reason, actor_kind, actor_id, actor_name, occurred_at, recorded_at, hash"
+    " FROM audit_trail WHERE {where} ORDER BY recorded_at DESC, event_id DESC LIMIT %(limit)s"
+)
+
+
+class AuditQueries(ReadModelQueries):
+    def page(
+        self,
+        workspace_id: str,
+        *,
+        actor: str | None = None,
+        stream_id: UUID | None = None,
+        kind: str | None = None,
+        recorded_from: datetime | None = None,
+        recorded_to: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """Newest first. ``kind`` is an event type (session.flag_set) or its action (flag_set)."""
+        where = Where()
+        where.add("workspace_id = %(workspace)s", workspace=workspace_id)
+        if actor is not None:
+            where.add("actor_id = %(actor)s", actor=actor)
+        if stream_id is not None:
+            where.add("stream_id = %(stream)s", stream=stream_id)
+        if kind is not None:
+            where.add("(event_type = %(kind)s OR action = %(kind)s)", kind=kind)
+        if recorded_from is not None:
+            where.add("recorded_at >= %(recorded_from)s", recorded_from=recorded_from)
+        if recorded_to is not None:
+            where.add("recorded_at < %(recorded_to)s", recorded_to=recorded_to)
+        if cursor:
+            at, event_id = decode_keyset(cursor, datetime.fromisoformat, UUID)
+            where.add("(recorded_at, event_id) < (%(at)s, %(after)s)", at=at, after=event_id)
+        rows, more = self._page(AUDIT_PAGE, where, limit)
+        last = rows[-1] if more else None
+        return AuditPage(
+            items=[_audit_item(row) for row in rows],
+            next_cursor=encode_keyset(last["recorded_at"], last["event_id"]) if last else None,
+        )
+
+
+def _audit_item(row: dict[str, Any]) -> AuditEntryItem:
+    actor = {
+        "kind": row.pop("actor_kind"),
+        "id": row.pop("actor_id"),
+        "name": row.pop("actor_name"),
+    }
+    return AuditEntryItem(**row, actor=actor)

@@ -1,0 +1,48 @@
+"""The audit trail: who changed which judgement, from what to what, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from api.deps import LedgerDep, Viewer
+from api.read_model_schemas import AuditPage
+from api.read_models import AuditQueries
+from api.routes import ERRORS
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERRORS)
+
+
+@router.get("", response_model=AuditPage, summary="Judgement changes, newest first")
+def list_audit(
+    ledger: LedgerDep,
+    who: Viewer,
+    actor: Annotated[str | None, Query(description="Actor id.")] = None,
+    session: Annotated[
+        UUID | None, Query(description="A session id, or a missed-question group id.")
+    ] = None,
+    kind: Annotated[
+        str | None, Query(description="Event type (session.flag_set) or action (flag_set).")
+    ] = None,
+    recorded_from: Annotated[
+        AwareDatetime | None, Query(alias="from", description="Recorded at or after.")
+    ] = None,
+    recorded_to: Annotated[
+        AwareDatetime | None, Query(alias="to", description="Recorded before.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> AuditPage:
+    return AuditQueries(ledger.pool).page(
+        who.workspace_id,
+        actor=actor,
+        stream_id=session,
+        kind=kind,
+        recorded_from=recorded_from,
+        recorded_to=recorded_to,
+        limit=limit,
+        cursor=cursor,
+    )

@@ -1,0 +1,120 @@
+"""asr_metrics: ASR, OSS and CSS per workspace, agent, channel and local day.
+
+Why a materialisation of ``session_list`` and not a fold of its own: every figure here is a
+sum over session rows whose lead/ASR fields are already recomputed from all of the session's
+facts; an override that arrives weeks later (a human assessment, an ``is_test`` or
+``is_opportunity`` flag) changes one session row, and the day it belongs to must change with
+it. Folding events into day totals would have to subtract the session's old contribution,
+i.e. know it; aggregating the rows instead is exact by construction. So ``session_list``
+refreshes this table in the same transaction, right after it stored the rows of a batch:
+the groups those rows belong to are recomputed from ``session_list`` (a session's group never
+changes: agent, channel and start are fixed when it starts). Consequences:
+
+- there is no per-stream bookkeeping of its own (the rows it reads are already exactly-once),
+  and it can never disagree with ``session_list``;
+- concurrent workers serialise per group with a transaction-scoped advisory lock, taken in a
+  fixed order, so the recompute that runs second sees the first one's committed rows;
+- rebuilding ``session_list`` (under new rules) rebuilds this table too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import date
+
+from psycopg import Cursor, sql
+
+from domain.asr import STAR_WEIGHT
+from domain.rules import DEFAULT_RULES, RuleSet
+from projections.engine import schema_sql
+from projections.session_list import SessionRow
+
+Group = tuple[str, str, str, date]  # workspace, agent, channel, local day
+
+_REFRESH = """
+INSERT INTO {metrics} AS m (workspace_id, agent_id, channel, day, sessions, leads,
+    opportunities, lead_value, asr, success_sum, success_count, quality_sum, quality_count,
+    rules_version)
+SELECT g.workspace_id, g.agent_id, g.channel, g.day,
+       count(s.session_id),
+       count(*) FILTER (WHERE s.is_lead),
+       count(*) FILTER (WHERE s.is_opportunity),
+       coalesce(sum(s.lead_value), 0),
+       coalesce(sum(s.asr), 0),
+       coalesce(sum(s.success_factor) FILTER (WHERE s.is_opportunity), 0),
+       count(s.success_factor) FILTER (WHERE s.is_opportunity),
+       coalesce(%(star_weight)s * sum(s.conversation_quality), 0),
+       count(s.conversation_quality),
+       %(rules_version)s
+FROM unnest(%(workspaces)s::text[], %(agents)s::text[], %(channels)s::text[], %(days)s::date[])
+     AS g(workspace_id, agent_id, channel, day)
+LEFT JOIN {sessions} s
+       ON s.workspace_id = g.workspace_id AND s.agent_id = g.agent_id
+      AND s.channel = g.channel AND s.started_day = g.day AND NOT s.is_test
+GROUP BY g.workspace_id, g.agent_id, g.channel, g.day
+ON CONFLICT (workspace_id, day, agent_id, channel) DO UPDATE SET
+    sessions = EXCLUDED.sessions, leads = EXCLUDED.leads,
+    opportunities = EXCLUDED.opportunities, lead_value = EXCLUDED.lead_value,
+    asr = EXCLUDED.asr, success_sum = EXCLUDED.success_sum,
+    success_count = EXCLUDED.success_count, quality_sum = EXCLUDED.quality_sum,
+    quality_count = EXCLUDED.quality_count, rules_version = EXCLUDED.rules_version
+"""
+
+
+class AsrMetrics:
+    """Refreshed by ``SessionListProjection`` (pass it as ``derived``), never by the engine."""
+
+    def __init__(
+        self,
+        rules: RuleSet = DEFAULT_RULES,
+        *,
+        table: str = "asr_metrics",
+        sessions_table: str = "session_list",
+    ) -> None:
+        self.rules = rules
+        self.table = table
+        self.sessions_table = sessions_table
+
+    def schema(self) -> list[str]:
+        # The table name is ours (a rebuild's table beside the live one), never a caller's value.
+        return [schema_sql("asr_metrics.sql").replace("asr_metrics", self.table)]
+
+    def refresh(self, cur: Cursor, rows: Sequence[SessionRow]) -> None:
+        groups = sorted(affected_groups(rows))
+        if not groups:
+            return
+        self._lock(cur, groups)
+        workspaces, agents, channels, days = (list(column) for column in zip(*groups, strict=True))
+        cur.execute(
+            sql.SQL(_REFRESH).format(
+                metrics=sql.Identifier(self.table), sessions=sql.Identifier(self.sessions_table)
+            ),
+            {
+                "workspaces": workspaces,
+                "agents": agents,
+                "channels": channels,
+                "days": days,
+                "rules_version": self.rules.version,
+                "star_weight": STAR_WEIGHT,
+            },
+        )
+
+    def _lock(self, cur: Cursor, groups: list[Group]) -> None:
+        # Sorted keys, so two transactions can never wait for each other in a cycle.
+        keys = sorted({hash_key(self.table, group) for group in groups})
+        cur.execute("SELECT pg_advisory_xact_lock(key) FROM unnest(%s::bigint[]) AS key", (keys,))
+
+
+def affected_groups(rows: Sequence[SessionRow]) -> set[Group]:
+    return {
+        (row.workspace_id, row.agent_id, row.channel, row.started_day)
+        for row in rows
+        if row.agent_id is not None and row.channel is not None and row.started_day is not None
+    }
+
+
+def hash_key(table: str, group: Group) -> int:
+    """A stable signed 64-bit advisory-lock key for one group of one metrics table."""
+    digest = hashlib.blake2b(repr((table, *group)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

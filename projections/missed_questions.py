@@ -1,0 +1,370 @@
+"""missed_questions: what the agent could not answer, grouped by exact (whitespace-normalised)
+wording per workspace and agent, with every occurrence, the daily share of customer messages
+missed, and per session the misses and the longest run of consecutive missed messages.
+
+``fold`` is pure (session state, event -> state, changes); ``summarise`` adds a batch's
+changes up; ``MissedQuestionsProjection`` loads the states a batch touches and writes the
+summary with one set-based statement per table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from uuid import UUID
+
+from psycopg import Cursor
+
+from domain.envelope import Envelope
+from domain.events import (
+    AuthorRole,
+    MessageRecorded,
+    MissedQuestionStatusChanged,
+    QuestionMissed,
+    SessionStarted,
+    decode_payload,
+)
+from domain.identity import missed_question_group_id, normalise_question
+from projections.batch import executemany
+from projections.engine import schema_sql
+
+MISSED_QUESTION_STREAM = "missed_question"
+FOLDED_TYPES = frozenset(
+    {SessionStarted.event_type, MessageRecorded.event_type, QuestionMissed.event_type}
+)
+
+
+@dataclass(frozen=True)
+class SessionMisses:
+    """What one session needs remembered: its agent, customer messages in order, misses."""
+
+    session_id: UUID
+    workspace_id: str
+    agent_id: str
+    # message id -> (UTC) day, in the order the customer wrote them
+    customer_messages: dict[str, date] = field(default_factory=dict)
+    missed_messages: frozenset[str] = frozenset()
+    group_ids: frozenset[UUID] = frozenset()
+    missed_count: int = 0
+
+    @property
+    def longest_run(self) -> int:
+        longest = run = 0
+        for message_id in self.customer_messages:
+            run = run + 1 if message_id in self.missed_messages else 0
+            longest = max(longest, run)
+        return longest
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    group_id: UUID
+    workspace_id: str
+    agent_id: str
+    question: str  # normalised: the group's wording
+    text: str  # as the agent reported it
+    session_id: UUID
+    message_id: str
+    occurred_at: datetime
+    version: int
+    position: int | None
+    first_in_session: bool  # the session's first miss of this group: one more distinct session
+
+
+@dataclass(frozen=True)
+class DayCount:
+    workspace_id: str
+    agent_id: str
+    day: date
+    customer_messages: int = 0
+    missed: int = 0
+
+
+Change = Occurrence | DayCount
+
+
+def fold(state: SessionMisses | None, event: Envelope) -> tuple[SessionMisses | None, list[Change]]:
+    """The session's state after ``event``, and the changes the event makes to the read model."""
+    if event.type not in FOLDED_TYPES:
+        return state, []
+    payload = decode_payload(event.type, event.schema_version, event.payload)
+    if isinstance(payload, SessionStarted):
+        return SessionMisses(event.stream_id, event.workspace_id, payload.agent_id), []
+    if state is None:  # the engine applies streams from version 1; nothing to attach to
+        return state, []
+    if isinstance(payload, MessageRecorded):
+        return _message(state, payload, event)
+    return _missed(state, payload, event)
+
+
+def _message(
+    state: SessionMisses, payload: MessageRecorded, event: Envelope
+) -> tuple[SessionMisses, list[Change]]:
+    if payload.author_role is not AuthorRole.customer:
+        return state, []
+    day = event.occurred_at.date()
+    messages = {**state.customer_messages, payload.message_id: day}
+    counted = DayCount(state.workspace_id, state.agent_id, day, customer_messages=1)
+    return replace(state, customer_messages=messages), [counted]
+
+
+def _missed(
+    state: SessionMisses, payload: QuestionMissed, event: Envelope
+) -> tuple[SessionMisses, list[Change]]:
+    group_id = missed_question_group_id(state.workspace_id, state.agent_id, payload.question)
+    occurrence = Occurrence(
+        group_id=group_id,
+        workspace_id=state.workspace_id,
+        agent_id=state.agent_id,
+        question=normalise_question(payload.question),
+        text=payload.question,
+        session_id=state.session_id,
+        message_id=payload.message_id,
+        occurred_at=event.occurred_at,
+        version=event.version,
+        position=event.position,
+        first_in_session=group_id not in state.group_ids,
+    )
+    changes: list[Change] = [occurrence]
+    day = state.customer_messages.get(payload.message_id)
+    # The share counts missed customer messages: a second miss of one message is not another.
+    if day is not None and payload.message_id not in state.missed_messages:
+        changes.append(DayCount(state.workspace_id, state.agent_id, day, missed=1))
+    new_state = replace(
+        state,
+        missed_messages=state.missed_messages | {payload.message_id},
+        group_ids=state.group_ids | {group_id},
+        missed_count=state.missed_count + 1,
+    )
+    return new_state, changes
+
+
+@dataclass
+class GroupDelta:
+    workspace_id: str
+    agent_id: str
+    question: str
+    occurrences: int
+    sessions: int
+    first_seen: datetime
+    last_seen: datetime
+
+    def add(self, occurrence: Occurrence) -> None:
+        self.occurrences += 1
+        self.sessions += occurrence.first_in_session
+        self.first_seen = min(self.first_seen, occurrence.occurred_at)
+        self.last_seen = max(self.last_seen, occurrence.occurred_at)
+
+
+@dataclass
+class Summary:
+    """A batch's changes added up: what each table gains."""
+
+    occurrences: list[Occurrence] = field(default_factory=list)
+    groups: dict[UUID, GroupDelta] = field(default_factory=dict)
+    days: dict[tuple[str, str, date], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0])
+    )
+
+
+def summarise(changes: list[Change]) -> Summary:
+    summary = Summary()
+    for change in changes:
+        if isinstance(change, DayCount):
+            counts = summary.days[(change.workspace_id, change.agent_id, change.day)]
+            counts[0] += change.customer_messages
+            counts[1] += change.missed
+        else:
+            summary.occurrences.append(change)
+            _add_to_group(summary.groups, change)
+    return summary
+
+
+def _add_to_group(groups: dict[UUID, GroupDelta], occurrence: Occurrence) -> None:
+    delta = groups.get(occurrence.group_id)
+    if delta is None:
+        at = occurrence.occurred_at
+        delta = GroupDelta(
+            occurrence.workspace_id, occurrence.agent_id, occurrence.question, 0, 0, at, at
+        )
+        groups[occurrence.group_id] = delta
+    delta.add(occurrence)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    group_id: UUID
+    workspace_id: str
+    status: str
+    reason: str | None
+    changed_at: datetime
+    version: int
+
+
+def status_row(event: Envelope) -> StatusRow:
+    payload = decode_payload(event.type, event.schema_version, event.payload)
+    assert isinstance(payload, MissedQuestionStatusChanged)
+    return StatusRow(
+        event.stream_id,
+        event.workspace_id,
+        payload.status.value,
+        payload.reason,
+        event.occurred_at,
+        event.version,
+    )
+
+
+# --- SQL ------------------------------------------------------------------------------------
+
+LOAD_SESSIONS = (
+    "SELECT session_id, workspace_id, agent_id, customer_message_ids, customer_message_days,"
+    " missed_message_ids, group_ids, missed_count"
+    " FROM missed_question_sessions WHERE session_id = ANY(%s)"
+)
+STORE_SESSIONS = (
+    "INSERT INTO missed_question_sessions (session_id, workspace_id, agent_id, missed_count,"
+    " longest_run, customer_message_ids, customer_message_days, missed_message_ids, group_ids)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET"
+    " missed_count = EXCLUDED.missed_count, longest_run = EXCLUDED.longest_run,"
+    " customer_message_ids = EXCLUDED.customer_message_ids,"
+    " customer_message_days = EXCLUDED.customer_message_days,"
+    " missed_message_ids = EXCLUDED.missed_message_ids, group_ids = EXCLUDED.group_ids"
+)
+INSERT_OCCURRENCES = (
+    "INSERT INTO missed_question_occurrences (session_id, version, group_id, workspace_id,"
+    " message_id, occurred_at, question, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (session_id, version) DO NOTHING"
+)
+# The engine applies each event once, so the counters can simply be added to.
+ADD_TO_GROUPS = (
+    "INSERT INTO missed_question_groups AS g (group_id, workspace_id, agent_id, question,"
+    " occurrences, sessions, first_seen, last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (group_id) DO UPDATE SET occurrences = g.occurrences + EXCLUDED.occurrences,"
+    " sessions = g.sessions + EXCLUDED.sessions,"
+    " first_seen = LEAST(g.first_seen, EXCLUDED.first_seen),"
+    " last_seen = GREATEST(g.last_seen, EXCLUDED.last_seen)"
+)
+ADD_TO_DAYS = (
+    "INSERT INTO missed_question_daily AS d (workspace_id, agent_id, day, customer_messages,"
+    " missed) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workspace_id, agent_id, day) DO UPDATE"
+    " SET customer_messages = d.customer_messages + EXCLUDED.customer_messages,"
+    " missed = d.missed + EXCLUDED.missed"
+)
+STORE_STATUS = (
+    "INSERT INTO missed_question_status AS s (group_id, workspace_id, status, reason,"
+    " changed_at, version) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (group_id) DO UPDATE"
+    " SET status = EXCLUDED.status, reason = EXCLUDED.reason,"
+    " changed_at = EXCLUDED.changed_at, version = EXCLUDED.version"
+    " WHERE s.version < EXCLUDED.version"
+)
+
+
+class MissedQuestionsProjection:
+    name = "missed_questions"
+
+    def schema(self) -> list[str]:
+        return [schema_sql("missed_questions.sql")]
+
+    def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
+        statuses = [
+            status_row(events[-1])  # only the stream's newest status matters
+            for events in streams.values()
+            if events[0].stream_type == MISSED_QUESTION_STREAM
+        ]
+        sessions = {
+            stream_id: folded
+            for stream_id, events in streams.items()
+            if (folded := [e for e in events if e.type in FOLDED_TYPES])
+        }
+        states = _load(cur, list(sessions))
+        changes: list[Change] = []
+        for stream_id, events in sessions.items():
+            state = states.get(stream_id)
+            for event in events:
+                state, made = fold(state, event)
+                changes.extend(made)
+            if state is not None:
+                states[stream_id] = state
+        _store(cur, [states[s] for s in sessions if s in states], summarise(changes), statuses)
+
+
+def _load(cur: Cursor, session_ids: list[UUID]) -> dict[UUID, SessionMisses]:
+    if not session_ids:
+        return {}
+    cur.execute(LOAD_SESSIONS, (session_ids,))
+    return {
+        row[0]: SessionMisses(
+            session_id=row[0],
+            workspace_id=row[1],
+            agent_id=row[2],
+            customer_messages=dict(zip(row[3], row[4], strict=True)),
+            missed_messages=frozenset(row[5]),
+            group_ids=frozenset(row[6]),
+            missed_count=row[7],
+        )
+        for row in cur.fetchall()
+    }
+
+
+def _store(
+    cur: Cursor, states: list[SessionMisses], summary: Summary, statuses: list[StatusRow]
+) -> None:
+    executemany(cur, STORE_SESSIONS, [_session_values(state) for state in states])
+    executemany(
+        cur,
+        INSERT_OCCURRENCES,
+        [
+            (
+                o.session_id,
+                o.version,
+                o.group_id,
+                o.workspace_id,
+                o.message_id,
+                o.occurred_at,
+                o.text,
+                o.position,
+            )
+            for o in summary.occurrences
+        ],
+    )
+    executemany(
+        cur,
+        ADD_TO_GROUPS,
+        [
+            (
+                group_id,
+                d.workspace_id,
+                d.agent_id,
+                d.question,
+                d.occurrences,
+                d.sessions,
+                d.first_seen,
+                d.last_seen,
+            )
+            for group_id, d in summary.groups.items()
+        ],
+    )
+    executemany(cur, ADD_TO_DAYS, [(*key, *counts) for key, counts in summary.days.items()])
+    executemany(
+        cur,
+        STORE_STATUS,
+        [
+            (s.group_id, s.workspace_id, s.status, s.reason, s.changed_at, s.version)
+            for s in statuses
+        ],
+    )
+
+
+def _session_values(state: SessionMisses) -> tuple:
+    return (
+        state.session_id,
+        state.workspace_id,
+        state.agent_id,
+        state.missed_count,
+        state.longest_run,
+        list(state.customer_messages),
+        list(state.customer_messages.values()),
+        sorted(state.missed_messages),
+        sorted(state.group_ids),
+    )

@@ -1,0 +1,61 @@
+"""Limits: a body over 1 MiB is 413, a message text over 64 KiB is 422 naming the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from api.limits import MAX_BODY_BYTES
+from domain.events import MAX_MESSAGE_BYTES
+from tests.helpers import message
+
+pytestmark = pytest.mark.stack
+
+
+def oversized_body() -> bytes:
+    events = [message("x" * 60_000) for _ in range(MAX_BODY_BYTES // 60_000 + 1)]
+    body = json.dumps({"events": events}).encode()
+    assert len(body) > MAX_BODY_BYTES
+    return body
+
+
+def refused_error(client, session_id: str, content) -> dict:
+    response = client.post(
+        f"/v1/sessions/{session_id}/events",
+        content=content,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    return response.json()["error"]
+
+
+def test_a_body_over_1_mib_is_413(client):
+    session_id = client.start_session()["session_id"]
+    assert refused_error(client, session_id, oversized_body())["code"] == "payload_too_large"
+
+
+def test_a_streamed_body_over_1_mib_is_413_too(client):
+    session_id = client.start_session()["session_id"]
+    body = oversized_body()
+
+    def chunks():  # no Content-Length: sent chunked, counted as it arrives
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    assert refused_error(client, session_id, chunks())["code"] == "payload_too_large"
+    stored = client.sql(
+        "SELECT count(*) FROM stored_events WHERE originator_id = %s", (session_id,)
+    )
+    assert stored == [(1,)]
+
+
+def test_a_message_text_over_64_kib_is_422_naming_the_field(client):
+    session_id = client.start_session()["session_id"]
+    response = client.append(session_id, message("é" * (MAX_MESSAGE_BYTES // 2 + 1)))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["field"] == "events.0.payload.text"
+    assert "exceeds" in error["message"]
+    at_limit = client.append(session_id, message("x" * MAX_MESSAGE_BYTES))
+    assert at_limit.status_code == 201, at_limit.text

@@ -1,0 +1,90 @@
+"""The leads fold: union-find merging whose final partition does not depend on event order."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.events import decode_payload
+from domain.identity import lead_id_for_session
+from projections.leads import LeadBook
+from tests.builders import SessionScript
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+EMAILS = st.sampled_from([None, "a@x.io", "B@x.io", "b@x.io "])
+PHONES = st.sampled_from([None, "+1 202 555 0101", "001 202 555 0102"])
+SESSION = st.tuples(st.integers(0, 5), EMAILS, PHONES, st.one_of(st.none(), EMAILS))
+
+
+def histories(sessions) -> list[list]:
+    """Per session: started (at day, email, phone), then maybe the email it revealed later."""
+    result = []
+    for day, email, phone, learnt in sessions:
+        script = SessionScript("w1", at=T0 + timedelta(days=day))
+        script.start(contact={"email": email, "phone": phone})
+        if learnt:
+            script.record("session.contact_identified", contact={"email": learnt})
+        result.append(script.events)
+    return result
+
+
+def fold(events) -> LeadBook:
+    book = LeadBook()
+    for event in events:
+        book.apply(event, decode_payload(event.type, event.schema_version, event.payload))
+    return book
+
+
+def partition(book: LeadBook) -> set[tuple[object, frozenset]]:
+    """Each lead as (surviving lead id, its sessions)."""
+    clusters: dict = {}
+    for member in book.members.values():
+        clusters.setdefault(member.cluster_id, set()).add(member.session_id)
+    return {(book.alive[c], frozenset(sessions)) for c, sessions in clusters.items()}
+
+
+def interleave(streams: list[list], choices: list[int]) -> list:
+    """One global order that keeps each stream's own order."""
+    queues = [list(s) for s in streams]
+    order = []
+    for choice in itertools.chain(choices, itertools.repeat(0)):
+        live = [q for q in queues if q]
+        if not live:
+            return order
+        order.append(live[choice % len(live)].pop(0))
+    return order
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(SESSION, min_size=1, max_size=7), st.lists(st.integers(0, 20), max_size=20))
+def test_the_partition_and_its_survivors_do_not_depend_on_order(sessions, choices):
+    streams = histories(sessions)
+    in_order = fold(interleave(streams, []))
+    shuffled = fold(interleave(list(reversed(streams)), choices))
+    assert partition(shuffled) == partition(in_order)
+    for survivor, members in partition(in_order):
+        oldest = min(
+            (stream[0].occurred_at, str(lead_id_for_session(stream[0].stream_id)))
+            for stream in streams
+            if stream[0].stream_id in members
+        )
+        assert str(survivor) == oldest[1]  # the lead whose first session started first
+    merged = {m.merged_id for m in in_order.merges}
+    assert len(merged) == len(in_order.merges) == len(streams) - len(partition(in_order))
+
+
+def test_a_merge_moves_the_smaller_cluster_and_keeps_the_older_lead():
+    old = SessionScript("w1", at=T0).start(contact={"email": "a@x.io"}).events
+    newer = [
+        SessionScript("w1", at=T0 + timedelta(days=d)).start(contact={"phone": "+12025550101"})
+        for d in (1, 2)
+    ]
+    joiner = newer[1].record("session.contact_identified", contact={"email": "A@X.IO"})
+    book = fold([*old, *newer[0].events, *joiner.events])
+    *_, last = book.merges
+    assert last.survivor_id == lead_id_for_session(old[0].stream_id)
+    assert (last.identifier.value, last.moved_sessions) == ("a@x.io", 1)
+    assert last.to_cluster == lead_id_for_session(newer[0].id)  # the bigger side's storage
