@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
+from api.console import mount_console
 from api.deps import Ledger
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
@@ -18,6 +19,7 @@ from api.routes import (
     metrics,
     missed_questions,
     operations,
+    projections,
     replay,
     review,
     sessions,
@@ -36,6 +38,7 @@ ROUTERS = (
     leads.router,
     audit.router,
     metrics.router,
+    projections.router,
 )
 
 
@@ -59,4 +62,5 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     for router in ROUTERS:
         app.include_router(router)
+    mount_console(app)  # the Sessions console: static files under /console, / redirects
     return app

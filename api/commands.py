@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.envelope import Actor, Envelope
+from domain.envelope import GENESIS_HASH, Actor, Envelope
 from domain.errors import (
     DomainError,
     EventIdReused,
@@ -30,7 +30,7 @@ from domain.events import (
     SessionStarted,
     decode_payload,
 )
-from domain.session import EventContext, Session
+from domain.session import EventContext, Session, seal_next
 from infra.event_store import EventIdTaken, EventStore, StreamVersionTaken
 
 
@@ -288,13 +288,19 @@ class StreamCommands:
         item: NewEvent,
         caller: Caller,
     ) -> Envelope:
-        # The session aggregate's sealing (next version, chained hash) serves any stream; the
-        # rules it would apply are skipped because ``decide`` already ran.
-        head = Session(stream_id)
-        if history:
-            head.state.version, head.state.last_hash = history[-1].version, history[-1].hash
+        version, prev_hash = (
+            (history[-1].version, history[-1].hash) if history else (0, GENESIS_HASH)
+        )
         context = EventContext(**caller.model_dump(), recorded_at=self.clock())
-        return head._seal(payload, context, item.event_id or uuid4(), item.occurred_at)
+        return seal_next(
+            stream_id,
+            version,
+            prev_hash,
+            payload,
+            context,
+            event_id=item.event_id or uuid4(),
+            occurred_at=item.occurred_at,
+        )
 
 
 def decide_missed_question_status(

@@ -74,6 +74,11 @@ class Where:
         self.clauses.append(clause)
         self.params.update(params)
 
+    def add_if(self, value: Any, clause: str, name: str) -> None:
+        """Add ``clause`` (which names the parameter ``name``) only when a value was given."""
+        if value is not None:
+            self.add(clause, **{name: value})
+
     def sql(self) -> str:
         return " AND ".join(self.clauses) or "TRUE"
 
@@ -91,10 +96,16 @@ class ReadModelQueries:
             cur.execute(query, params)
             return cur.fetchall()
 
-    def _page(self, query: str, where: Where, limit: int) -> tuple[list[dict[str, Any]], bool]:
-        """The page's rows and whether more follow (one row more is fetched to know)."""
+    def _page(
+        self, query: str, where: Where, limit: int, keys: tuple[str, str]
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The page's rows, and the cursor after them when more follow (one row more is
+        fetched to know); ``keys`` are the columns of the sort key, the last one unique."""
         rows = self._fetch(query.format(where=where.sql()), {**where.params, "limit": limit + 1})
-        return rows[:limit], len(rows) > limit
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], encode_keyset(*(last[key] for key in keys))
 
 
 # --- missed questions -----------------------------------------------------------------------
@@ -153,10 +164,8 @@ class MissedQuestionQueries(ReadModelQueries):
         where = Where(params={"workspace": workspace_id})
         if ranged:
             where.params.update(_range_params(day_from, day_to))
-        if agent is not None:
-            where.add("agent_id = %(agent)s", agent=agent)
-        if status is not None:
-            where.add("status = %(status)s", status=status)
+        where.add_if(agent, "agent_id = %(agent)s", "agent")
+        where.add_if(status, "status = %(status)s", "status")
         if cursor:
             parse = int if sort is MissedQuestionSort.occurrences else datetime.fromisoformat
             key, group_id = decode_keyset(cursor, parse, UUID)
@@ -168,12 +177,9 @@ class MissedQuestionQueries(ReadModelQueries):
             sort=occurrences if sort is MissedQuestionSort.occurrences else "g.last_seen",
             join=IN_RANGE if ranged else "",
         )
-        rows, more = self._page(query, where, limit)
-        items = [MissedQuestionGroup(**row) for row in rows]
-        last = rows[-1] if more else None
+        rows, next_cursor = self._page(query, where, limit, ("sort_key", "group_id"))
         return MissedQuestionPage(
-            items=items,
-            next_cursor=encode_keyset(last["sort_key"], last["group_id"]) if last else None,
+            items=[MissedQuestionGroup(**row) for row in rows], next_cursor=next_cursor
         )
 
     def detail(self, workspace_id: str, group_id: UUID, *, limit: int) -> MissedQuestionDetail:
@@ -205,12 +211,9 @@ class MissedQuestionQueries(ReadModelQueries):
     ) -> MissedShareResponse:
         where = Where()
         where.add("workspace_id = %(workspace)s", workspace=workspace_id)
-        if agent is not None:
-            where.add("agent_id = %(agent)s", agent=agent)
-        if day_from is not None:
-            where.add("day >= %(day_from)s", day_from=day_from)
-        if day_to is not None:
-            where.add("day <= %(day_to)s", day_to=day_to)
+        where.add_if(agent, "agent_id = %(agent)s", "agent")
+        where.add_if(day_from, "day >= %(day_from)s", "day_from")
+        where.add_if(day_to, "day <= %(day_to)s", "day_to")
         rows = self._fetch(SHARE_DAYS.format(where=where.sql()), where.params)
         return MissedShareResponse(
             items=[
@@ -300,12 +303,8 @@ class LeadQueries(ReadModelQueries):
                 started=started,
                 after=lead_id,
             )
-        rows, more = self._page(LEADS_PAGE, where, limit)
-        last = rows[-1] if more else None
-        return LeadPage(
-            items=[LeadSummary(**row) for row in rows],
-            next_cursor=encode_keyset(last["first_started_at"], last["lead_id"]) if last else None,
-        )
+        rows, next_cursor = self._page(LEADS_PAGE, where, limit, ("first_started_at", "lead_id"))
+        return LeadPage(items=[LeadSummary(**row) for row in rows], next_cursor=next_cursor)
 
     def detail(self, workspace_id: str, lead_id: UUID) -> LeadDetail:
         """The lead, or the lead that absorbed it (``merged_into``), with its whole story."""
@@ -365,25 +364,16 @@ class AuditQueries(ReadModelQueries):
         """Newest first. ``kind`` is an event type (session.flag_set) or its action (flag_set)."""
         where = Where()
         where.add("workspace_id = %(workspace)s", workspace=workspace_id)
-        if actor is not None:
-            where.add("actor_id = %(actor)s", actor=actor)
-        if stream_id is not None:
-            where.add("stream_id = %(stream)s", stream=stream_id)
-        if kind is not None:
-            where.add("(event_type = %(kind)s OR action = %(kind)s)", kind=kind)
-        if recorded_from is not None:
-            where.add("recorded_at >= %(recorded_from)s", recorded_from=recorded_from)
-        if recorded_to is not None:
-            where.add("recorded_at < %(recorded_to)s", recorded_to=recorded_to)
+        where.add_if(actor, "actor_id = %(actor)s", "actor")
+        where.add_if(stream_id, "stream_id = %(stream)s", "stream")
+        where.add_if(kind, "(event_type = %(kind)s OR action = %(kind)s)", "kind")
+        where.add_if(recorded_from, "recorded_at >= %(recorded_from)s", "recorded_from")
+        where.add_if(recorded_to, "recorded_at < %(recorded_to)s", "recorded_to")
         if cursor:
             at, event_id = decode_keyset(cursor, datetime.fromisoformat, UUID)
             where.add("(recorded_at, event_id) < (%(at)s, %(after)s)", at=at, after=event_id)
-        rows, more = self._page(AUDIT_PAGE, where, limit)
-        last = rows[-1] if more else None
-        return AuditPage(
-            items=[_audit_item(row) for row in rows],
-            next_cursor=encode_keyset(last["recorded_at"], last["event_id"]) if last else None,
-        )
+        rows, next_cursor = self._page(AUDIT_PAGE, where, limit, ("recorded_at", "event_id"))
+        return AuditPage(items=[_audit_item(row) for row in rows], next_cursor=next_cursor)
 
 
 def _audit_item(row: dict[str, Any]) -> AuditEntryItem:

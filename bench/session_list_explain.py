@@ -68,6 +68,11 @@ COMBINATIONS = {
         "sort": "last_message_at",
         "order": "asc",
     },
+    "6b the same, newest first": {
+        "message_count": 35,
+        "message_count_op": "gte",
+        "has_missed_questions": True,
+    },
     "7 IP exact": {"ip": "10.1.2.3"},
     "8 favourites in March (local time)": {
         "is_favorite": True,

@@ -23,7 +23,7 @@ from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from infra.logging import get_logger
 from infra.settings import Settings
-from projections.engine import ProjectionEngine
+from projections.engine import ANY_PROJECTION, ProjectionEngine
 from projections.registry import all_projections, read_model_schema
 
 log = get_logger("consumers.worker")
@@ -51,7 +51,9 @@ class BatchProcessor:
         try:
             return Envelope.model_validate({**decode_document(value), "position": position})
         except Exception as error:  # undecodable: park it, never block the partition
-            self.engine.park("*", f"undecodable message: {error}", raw=value, position=position)
+            self.engine.park(
+                ANY_PROJECTION, f"undecodable message: {error}", raw=value, position=position
+            )
             log.warning("parked undecodable message", position=position, error=str(error))
             return None
 
@@ -107,7 +109,7 @@ def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) 
 def _build_processor(database_url: str) -> BatchProcessor:
     store = EventStore(database_url, pool_size=2)
     pool = create_pool(database_url, size=2, name="worker")
-    engine = ProjectionEngine(pool, all_projections(), store.read_stream)
+    engine = ProjectionEngine(pool, all_projections(), store)
     return BatchProcessor(engine)
 
 

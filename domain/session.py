@@ -257,25 +257,48 @@ class Session:
         event_id: UUID,
         occurred_at: datetime | None,
     ) -> Envelope:
-        recorded_at = utc(context.recorded_at)
-        document = {
-            "event_id": str(event_id),
-            "stream_id": str(self.id),
-            "stream_type": payload.stream_type,
-            "version": self.version + 1,
-            "type": payload.event_type,
-            "schema_version": payload.schema_version,
-            "workspace_id": context.workspace_id,
-            "occurred_at": utc(occurred_at or recorded_at),
-            "recorded_at": recorded_at,
-            "actor": context.actor,
-            "correlation_id": context.correlation_id,
-            "causation_id": context.causation_id,
-            "rules_version": context.rules_version,
-            "prev_hash": self.state.last_hash,
-            "payload": payload.model_dump(mode="json"),
-        }
-        return seal_envelope(document)
+        return seal_next(
+            self.id,
+            self.version,
+            self.state.last_hash,
+            payload,
+            context,
+            event_id=event_id,
+            occurred_at=occurred_at,
+        )
+
+
+def seal_next(
+    stream_id: UUID,
+    version: int,
+    prev_hash: str,
+    payload: EventPayload,
+    context: EventContext,
+    *,
+    event_id: UUID,
+    occurred_at: datetime | None = None,
+) -> Envelope:
+    """The sealed envelope that follows ``version`` (whose hash is ``prev_hash``) on any
+    stream: the next version, chained to the previous hash, stamped with the context."""
+    recorded_at = utc(context.recorded_at)
+    document = {
+        "event_id": str(event_id),
+        "stream_id": str(stream_id),
+        "stream_type": payload.stream_type,
+        "version": version + 1,
+        "type": payload.event_type,
+        "schema_version": payload.schema_version,
+        "workspace_id": context.workspace_id,
+        "occurred_at": utc(occurred_at or recorded_at),
+        "recorded_at": recorded_at,
+        "actor": context.actor,
+        "correlation_id": context.correlation_id,
+        "causation_id": context.causation_id,
+        "rules_version": context.rules_version,
+        "prev_hash": prev_hash,
+        "payload": payload.model_dump(mode="json"),
+    }
+    return seal_envelope(document)
 
 
 # --- rules ------------------------------------------------------------------------------------

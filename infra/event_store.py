@@ -150,9 +150,19 @@ class EventStore:
             cur.execute(query, (stream_id, after_version, upper), prepare=True)
             return [envelope_from_row(r["state"], r["notification_id"]) for r in cur.fetchall()]
 
-    def read_log(self, after_position: int, limit: int) -> list[Envelope]:
-        """Events in global order after a position (the notification log)."""
-        notifications = self.recorder.select_notifications(start=after_position + 1, limit=limit)
+    def read_log(
+        self,
+        after_position: int,
+        limit: int,
+        *,
+        up_to: int | None = None,
+        types: Sequence[str] = (),
+    ) -> list[Envelope]:
+        """Events in global order after a position (the notification log), optionally only
+        up to a position and only of some types."""
+        notifications = self.recorder.select_notifications(
+            start=after_position + 1, limit=limit, stop=up_to, topics=list(types)
+        )
         return [envelope_from_row(n.state, n.id) for n in notifications]
 
     def read_raw_log(self, after_position: int, limit: int):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Protocol
 from uuid import UUID
@@ -18,10 +18,25 @@ from uuid import UUID
 from psycopg import Cursor
 from psycopg_pool import ConnectionPool
 
-from domain.envelope import Envelope
+from domain.envelope import Envelope, decode_document
 
-# (stream id, after version, up to version) -> the stored events of that range, in order
-ReadStream = Callable[..., list[Envelope]]
+# Parked before a read model could be told apart (an undecodable message): retried for all.
+ANY_PROJECTION = "*"
+STREAM_ORDER = "stream"
+GLOBAL_ORDER = "global"
+LOG_CHUNK = 5000
+
+
+class EventSource(Protocol):
+    """The event store, as the engine reads it to heal gaps and to order across streams."""
+
+    def read_stream(
+        self, stream_id: UUID, *, after_version: int = 0, to_version: int | None = None
+    ) -> list[Envelope]: ...
+
+    def read_log(
+        self, after_position: int, limit: int, *, up_to: int | None = None, types=()
+    ) -> list[Envelope]: ...
 
 
 def schema_sql(name: str) -> str:
@@ -29,7 +44,18 @@ def schema_sql(name: str) -> str:
 
 
 class Projection(Protocol):
+    """A read model. ``order`` says what its fold depends on:
+
+    - ``"stream"`` (the default): each stream's events in version order; streams are
+      independent, so Kafka's per-key order is enough.
+    - ``"global"``: the ledger's total order across streams (e.g. leads, where which session
+      claimed an identifier first decides a merge). Kafka interleaves partitions, so such a
+      read model is fed from the event store's log instead, from its own position cursor up
+      to the batch's newest position, and only with ``event_types`` (empty: all types).
+    """
+
     name: str
+    order: str
 
     def schema(self) -> list[str]: ...
 
@@ -39,18 +65,22 @@ class Projection(Protocol):
 
 class ProjectionEngine:
     def __init__(
-        self, pool: ConnectionPool, projections: Sequence[Projection], read_stream: ReadStream
+        self, pool: ConnectionPool, projections: Sequence[Projection], source: EventSource
     ) -> None:
         self.pool = pool
         self.projections = list(projections)
-        self.read_stream = read_stream
+        self.source = source
 
     def apply_batch(self, events: Sequence[Envelope]) -> int:
-        """Apply a batch in one transaction; if it fails, isolate and park the culprits."""
+        """Apply a batch in one transaction; if it fails, isolate and park the culprits.
+
+        Isolation goes event by event, then read model by read model, so a poison event is
+        parked only for the read model that cannot take it; the others move on.
+        """
         if not events:
             return 0
         try:
-            return self._apply(events)
+            return self._apply(events, self.projections)
         except Exception:
             return sum(self._apply_or_park(event) for event in events)
 
@@ -78,29 +108,107 @@ class ProjectionEngine:
                 ),
             )
 
+    def retry_parked(self, projection: str | None = None) -> tuple[int, int]:
+        """Apply open parked events again (after a fix); return (applied, still parked)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, projection, stream_id, version, raw FROM parked_events"
+                " WHERE retried_at IS NULL AND (%(p)s::text IS NULL OR projection = %(p)s)"
+                " ORDER BY stream_id, version, id",
+                {"p": projection},
+            ).fetchall()
+        fixed = [row[0] for row in rows if self._retry(row[1], row[2], row[3], row[4])]
+        if fixed:
+            with self.pool.connection() as conn:
+                conn.execute(
+                    "UPDATE parked_events SET retried_at = now() WHERE id = ANY(%s)", (fixed,)
+                )
+        return len(fixed), len(rows) - len(fixed)
+
+    def _retry(self, projection: str, stream_id, version, raw) -> bool:
+        targets = [p for p in self.projections if projection in (p.name, ANY_PROJECTION)]
+        try:
+            if stream_id is not None:
+                events = self.source.read_stream(
+                    stream_id, after_version=version - 1, to_version=version
+                )
+            else:
+                events = [Envelope.model_validate(decode_document(bytes(raw)))]
+            self._apply(events, targets)
+        except Exception:
+            return False
+        return True
+
     def _apply_or_park(self, event: Envelope) -> int:
         try:
-            return self._apply([event])
+            return self._apply([event], self.projections)
         except Exception:
-            self.park("*", traceback.format_exc(limit=5), event=event)
+            return sum(self._apply_one_or_park(event, p) for p in self.projections)
+
+    def _apply_one_or_park(self, event: Envelope, projection: Projection) -> int:
+        try:
+            return self._apply([event], [projection])
+        except Exception:
+            self.park(projection.name, traceback.format_exc(limit=5), event=event)
             return 0
 
-    def _apply(self, events: Sequence[Envelope]) -> int:
+    def _apply(self, events: Sequence[Envelope], projections: Sequence[Projection]) -> int:
         by_stream = _group_by_stream(events)
         applied_total = 0
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for projection in self.projections:
-                applied = _applied_versions(cur, projection.name, list(by_stream))
-                todo = {
-                    stream_id: pending
-                    for stream_id, batch in by_stream.items()
-                    if (pending := self._contiguous(stream_id, batch, applied.get(stream_id, 0)))
-                }
-                if todo:
-                    projection.apply(cur, todo)
-                    _record_applied(cur, projection.name, todo)
-                    applied_total += sum(len(v) for v in todo.values())
+            for projection in projections:
+                if getattr(projection, "order", STREAM_ORDER) == GLOBAL_ORDER:
+                    applied_total += self._apply_in_log_order(cur, projection, by_stream)
+                else:
+                    applied_total += self._apply_per_stream(cur, projection, by_stream)
         return applied_total
+
+    def _apply_per_stream(
+        self, cur: Cursor, projection: Projection, by_stream: dict[UUID, list[Envelope]]
+    ) -> int:
+        applied = _applied_versions(cur, projection.name, list(by_stream))
+        todo = {
+            stream_id: pending
+            for stream_id, batch in by_stream.items()
+            if (pending := self._contiguous(stream_id, batch, applied.get(stream_id, 0)))
+        }
+        if not todo:
+            return 0
+        projection.apply(cur, todo)
+        _record_applied(cur, projection.name, todo)
+        return sum(len(v) for v in todo.values())
+
+    def _apply_in_log_order(
+        self, cur: Cursor, projection: Projection, by_stream: dict[UUID, list[Envelope]]
+    ) -> int:
+        """Everything the log holds between the cursor and the batch's newest position.
+
+        Commits are in position order (eventsourcing's table lock), so once an event at a
+        position was delivered, every position below it is committed and readable.
+        """
+        target = max(e.position or 0 for events in by_stream.values() for e in events)
+        cursor = _log_cursor(cur, projection.name)
+        log = (
+            self._read_log(cursor, target, getattr(projection, "event_types", ()))
+            if target > cursor
+            else []
+        )
+        if log:
+            projection.apply(cur, _group_by_stream(log))
+        # The batch's streams count as applied too (the cursor covers them), even when an
+        # earlier batch already read past them or this read model does not fold their types.
+        seen = _group_by_stream([*log, *(e for evs in by_stream.values() for e in evs)])
+        _record_applied(cur, projection.name, seen, applied=len(log), position=max(target, cursor))
+        return len(log)
+
+    def _read_log(self, after: int, up_to: int, types) -> list[Envelope]:
+        events: list[Envelope] = []
+        while True:
+            chunk = self.source.read_log(after, LOG_CHUNK, up_to=up_to, types=types)
+            events.extend(chunk)
+            if len(chunk) < LOG_CHUNK:
+                return events
+            after = chunk[-1].position
 
     def _contiguous(self, stream_id: UUID, batch: list[Envelope], applied: int) -> list[Envelope]:
         """The events after ``applied`` up to the newest in the batch, healing any gap."""
@@ -112,7 +220,9 @@ class ProjectionEngine:
         expected = list(range(applied + 1, newer[-1].version + 1))
         if [e.version for e in newer] == expected:
             return newer
-        return self.read_stream(stream_id, after_version=applied, to_version=newer[-1].version)
+        return self.source.read_stream(
+            stream_id, after_version=applied, to_version=newer[-1].version
+        )
 
 
 def _group_by_stream(events: Iterable[Envelope]) -> dict[UUID, list[Envelope]]:
@@ -131,16 +241,39 @@ def _applied_versions(cur: Cursor, projection: str, stream_ids: list[UUID]) -> d
     return {row[0]: row[1] for row in cur.fetchall()}
 
 
-def _record_applied(cur: Cursor, projection: str, todo: dict[UUID, list[Envelope]]) -> None:
-    heads = [(projection, sid, evs[-1].version, evs[-1].position or 0) for sid, evs in todo.items()]
+def _log_cursor(cur: Cursor, projection: str) -> int:
+    """The position up to which a log-ordered read model has read, locked for this batch."""
+    cur.execute(
+        "INSERT INTO projection_status (projection) VALUES (%s) ON CONFLICT DO NOTHING",
+        (projection,),
+    )
+    cur.execute(
+        "SELECT position FROM projection_status WHERE projection = %s FOR UPDATE", (projection,)
+    )
+    return cur.fetchone()[0]
+
+
+def _record_applied(
+    cur: Cursor,
+    projection: str,
+    todo: dict[UUID, list[Envelope]],
+    *,
+    applied: int | None = None,
+    position: int | None = None,
+) -> None:
+    heads = [
+        (projection, sid, max(e.version for e in evs), max(e.position or 0 for e in evs))
+        for sid, evs in todo.items()
+    ]
     cur.executemany(
         "INSERT INTO projection_streams (projection, stream_id, version, position)"
         " VALUES (%s, %s, %s, %s) ON CONFLICT (projection, stream_id) DO UPDATE"
-        " SET version = EXCLUDED.version, position = EXCLUDED.position",
+        " SET version = GREATEST(projection_streams.version, EXCLUDED.version),"
+        " position = GREATEST(projection_streams.position, EXCLUDED.position)",
         heads,
     )
-    count = sum(len(evs) for evs in todo.values())
-    top = max(position for *_, position in heads)
+    count = applied if applied is not None else sum(len(evs) for evs in todo.values())
+    top = position if position is not None else max(p for *_, p in heads)
     cur.execute(
         "INSERT INTO projection_status (projection, position, events_applied) VALUES (%s, %s, %s)"
         " ON CONFLICT (projection) DO UPDATE SET"

@@ -33,7 +33,7 @@ from domain.events import (
 from domain.identity import ContactIdentifier, contact_identifiers, lead_id_for_session
 from domain.session_state import SessionStatus
 from projections.batch import executemany
-from projections.engine import schema_sql
+from projections.engine import GLOBAL_ORDER, schema_sql
 
 # (workspace, kind, normalised value): identifiers never merge across workspaces
 IdentifierKey = tuple[str, str, str]
@@ -288,6 +288,9 @@ INSERT_MERGES = (
 
 class LeadsProjection:
     name = "leads"
+    # Which session claimed an identifier first decides merges: fold in the ledger's order.
+    order = GLOBAL_ORDER
+    event_types = tuple(sorted(FOLDED_TYPES))
 
     def __init__(self, rules_version: int = 0, default_country_code: str | None = None) -> None:
         self.rules_version = rules_version

@@ -1,8 +1,8 @@
 """The session list: one row per session, with every column the Sessions screens show.
 
 ``fold(row, event, rules) -> row`` is pure. Each event first changes the row's facts
-(``_evolve``), then every figure the rules derive from those facts (status-independent
-classes, the lead/ASR figures, the local day) is recomputed from the row as a whole
+(``_evolve``), then every figure derived from those facts (who is responsible, duration and
+length class, the local day, the lead/ASR figures) is recomputed from the row as a whole
 (``_derive``), so an override that arrives later changes the figures exactly as if it had been
 there from the start. ``SessionListProjection`` loads the rows a batch touches, folds the
 batch into them, writes them back in one ``executemany`` upsert, then refreshes the read

@@ -55,6 +55,21 @@ def status_changes(
     return events
 
 
+class DeliveringEngine(ProjectionEngine):
+    """The pipeline in miniature: events are stored first, as the command side stores them,
+    then their stored copies (with the store's positions) are delivered to the read models.
+    Read models that fold in the ledger's order read the store's log, so this matters."""
+
+    def apply_batch(self, events):
+        ids = [e.event_id for e in events]
+        known = self.source.find_events(ids)
+        fresh = [e.model_copy(update={"position": None}) for e in events if e.event_id not in known]
+        if fresh:
+            self.source.append(fresh)
+        stored = self.source.find_events(ids)
+        return super().apply_batch([stored[event_id] for event_id in ids])
+
+
 def review_engine(database_url: str, store, **leads_options) -> ProjectionEngine:
     """An engine with this work's three read models on a fresh schema."""
     apply_schema(database_url, read_model_schema())
@@ -63,7 +78,7 @@ def review_engine(database_url: str, store, **leads_options) -> ProjectionEngine
         LeadsProjection(**leads_options),
         AuditTrailProjection(),
     ]
-    return ProjectionEngine(create_pool(database_url), projections, store.read_stream)
+    return DeliveringEngine(create_pool(database_url), projections, store)
 
 
 def global_order(*histories: Iterable[Envelope]) -> list[Envelope]:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from api.auth import ApiKey, ApiKeys, IssuedKey, Role
-from api.cli import require
+from api.cli import database_url
 from infra.database import apply_schema, create_pool, sql_file
 from infra.settings import Settings
 
@@ -53,7 +53,7 @@ def ensure_demo_admin_key(settings: Settings, database_url: str, data_dir: Path)
 
 
 def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
-    url = require(settings.database_url, "LEDGER_DATABASE_URL")
+    url = database_url(settings)
     issued = issue_key(url, args.workspace, Role(args.role), args.name or f"{args.role} key")
     print(_row(issued.key))
     print(f"key: {issued.secret}")
@@ -62,14 +62,14 @@ def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
-    with api_keys(require(settings.database_url, "LEDGER_DATABASE_URL")) as keys:
+    with api_keys(database_url(settings)) as keys:
         for key in keys.issued(args.workspace):
             print(_row(key))
     return 0
 
 
 def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    with api_keys(require(settings.database_url, "LEDGER_DATABASE_URL")) as keys:
+    with api_keys(database_url(settings)) as keys:
         print(_row(keys.revoke(args.id)))
     return 0
 

@@ -1,4 +1,5 @@
-"""Operating the ledger itself: `replay` a session exactly, `verify` the hash chains."""
+"""Operating the ledger: `replay` a session exactly, `verify` the hash chains, `status` of
+the read models, and `parked` events (list, retry)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,63 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else BREACHES_FOUND
 
 
+def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
+    import psycopg
+
+    from projections.registry import all_projections
+    from projections.status import read_model_status
+
+    url = database_url(settings)
+    store = EventStore(url, pool_size=1)
+    try:
+        head = store.max_position()
+    finally:
+        store.close()
+    with psycopg.connect(url) as conn:
+        statuses = read_model_status(conn, [p.name for p in all_projections()], head)
+    print(f"ledger position {head}")
+    print(f"{'read model':<20} {'position':>10} {'lag':>8} {'applied':>10} {'parked':>7}  updated")
+    for s in statuses:
+        updated = f"{s.updated_at:%Y-%m-%d %H:%M:%S}" if s.updated_at else "never"
+        print(
+            f"{s.projection:<20} {s.position:>10} {s.lag:>8} {s.events_applied:>10}"
+            f" {s.parked:>7}  {updated}"
+        )
+    return 0
+
+
+def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from projections.status import parked_events
+
+    with psycopg.connect(database_url(settings)) as conn:
+        rows = parked_events(conn, projection=args.projection, limit=args.limit)
+    for row in rows:
+        where = f"{row.stream_id} v{row.version}" if row.stream_id else f"position {row.position}"
+        first_line = row.error.strip().splitlines()[-1] if row.error.strip() else ""
+        print(f"#{row.id} {row.projection} {where} {row.event_type or '?'}: {first_line}")
+    print(f"{len(rows)} parked event(s)")
+    return 0
+
+
+def cmd_parked_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.database import create_pool
+    from projections.engine import ProjectionEngine
+    from projections.registry import all_projections
+
+    url = database_url(settings)
+    store, pool = EventStore(url, pool_size=1), create_pool(url, size=2, name="parked-retry")
+    try:
+        engine = ProjectionEngine(pool, all_projections(), store)
+        applied, still = engine.retry_parked(args.projection)
+    finally:
+        pool.close()
+        store.close()
+    print(f"applied {applied}, still parked {still}")
+    return 0 if still == 0 else BREACHES_FOUND
+
+
 def register(subparsers) -> None:
     replay_parser = subparsers.add_parser(
         "replay", help="show a session's exact history and its state at any point"
@@ -107,3 +165,17 @@ def register(subparsers) -> None:
     )
     verify_parser.add_argument("--session", type=_uuid, help="verify one session only")
     verify_parser.set_defaults(handler=cmd_verify)
+
+    subparsers.add_parser(
+        "status", help="each read model's position, lag behind the ledger and parked events"
+    ).set_defaults(handler=cmd_status)
+
+    parked = subparsers.add_parser("parked", help="events a read model could not apply")
+    parked_commands = parked.add_subparsers(dest="parked_command", required=True)
+    listing = parked_commands.add_parser("list", help="list open parked events")
+    listing.add_argument("--projection")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(handler=cmd_parked_list)
+    retrying = parked_commands.add_parser("retry", help="apply parked events again")
+    retrying.add_argument("--projection")
+    retrying.set_defaults(handler=cmd_parked_retry)

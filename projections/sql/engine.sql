@@ -44,3 +44,7 @@ CREATE TABLE IF NOT EXISTS stream_workers (
     started_at   timestamptz NOT NULL DEFAULT now(),
     assigned_at  timestamptz
 );
+
+-- Live updates and read-your-writes look for streams applied past a position.
+CREATE INDEX IF NOT EXISTS projection_streams_position
+    ON projection_streams (projection, position);

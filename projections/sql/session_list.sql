@@ -94,6 +94,17 @@ CREATE INDEX IF NOT EXISTS session_list_agent_started
 CREATE INDEX IF NOT EXISTS session_list_ip ON session_list (workspace_id, ip);
 CREATE INDEX IF NOT EXISTS session_list_tags ON session_list USING gin (tags);
 CREATE INDEX IF NOT EXISTS session_list_goals ON session_list USING gin (goals);
+-- Review work filters on rare flags: small partial indexes in the default sort order, so a
+-- page of them is read in order instead of filtering the whole list (docs: combinations 5, 8).
+CREATE INDEX IF NOT EXISTS session_list_opportunities
+    ON session_list (workspace_id, started_at DESC, session_id DESC) WHERE is_opportunity;
+CREATE INDEX IF NOT EXISTS session_list_todo
+    ON session_list (workspace_id, started_at DESC, session_id DESC) WHERE is_todo;
+CREATE INDEX IF NOT EXISTS session_list_favorites
+    ON session_list (workspace_id, started_at DESC, session_id DESC) WHERE is_favorite;
+CREATE INDEX IF NOT EXISTS session_list_missed
+    ON session_list (workspace_id, started_at DESC, session_id DESC)
+    WHERE missed_question_count > 0;
 -- asr_metrics recomputes whole (agent, channel, local day) groups from these rows.
 CREATE INDEX IF NOT EXISTS session_list_metric_group
     ON session_list (workspace_id, agent_id, channel, started_day);

@@ -123,7 +123,7 @@ def session_list_engine(
     pool = create_pool(database_url)
     projection = SessionListProjection(rules, derived=[AsrMetrics(rules)])
     try:
-        yield ProjectionEngine(pool, [projection], store.read_stream), pool
+        yield ProjectionEngine(pool, [projection], store), pool
     finally:
         pool.close()
         store.close()

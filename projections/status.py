@@ -1,0 +1,61 @@
+"""How far each read model has got: position, lag behind the ledger, parked events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import Connection
+
+
+@dataclass(frozen=True)
+class ReadModelStatus:
+    projection: str
+    position: int
+    lag: int
+    events_applied: int
+    parked: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ParkedEvent:
+    id: int
+    projection: str
+    position: int | None
+    stream_id: str | None
+    version: int | None
+    event_type: str | None
+    error: str
+    parked_at: datetime
+
+
+def read_model_status(
+    conn: Connection, names: list[str], head_position: int
+) -> list[ReadModelStatus]:
+    """``lag`` counts positions the read model has not reached; positions may have gaps
+    (a rolled-back append burns its sequence numbers), so it is an upper bound."""
+    rows = conn.execute(
+        "SELECT name, coalesce(s.position, 0), coalesce(s.events_applied, 0), s.updated_at,"
+        " (SELECT count(*) FROM parked_events p WHERE p.retried_at IS NULL"
+        "  AND p.projection IN (name, '*'))"
+        " FROM unnest(%s::text[]) AS name LEFT JOIN projection_status s ON s.projection = name"
+        " ORDER BY name",
+        (names,),
+    ).fetchall()
+    return [
+        ReadModelStatus(name, position, max(head_position - position, 0), applied, parked, at)
+        for name, position, applied, at, parked in rows
+    ]
+
+
+def parked_events(
+    conn: Connection, *, projection: str | None = None, limit: int = 100
+) -> list[ParkedEvent]:
+    rows = conn.execute(
+        "SELECT id, projection, position, stream_id::text, version, event_type, error, parked_at"
+        " FROM parked_events WHERE retried_at IS NULL"
+        " AND (%(p)s::text IS NULL OR projection = %(p)s) ORDER BY id LIMIT %(limit)s",
+        {"p": projection, "limit": limit},
+    ).fetchall()
+    return [ParkedEvent(*row) for row in rows]
