@@ -23,12 +23,14 @@ from api.routes import (
     replay,
     review,
     sessions,
+    whoami,
 )
 from infra.settings import Settings
 
 # live before sessions: /v1/sessions/stream would otherwise match /v1/sessions/{session_id}.
 ROUTERS = (
     operations.router,
+    whoami.router,
     ingest.router,
     live.router,
     sessions.router,

@@ -179,3 +179,11 @@ def test_ledger_up_issues_a_demo_admin_key_once_on_a_fresh_workspace(client, sta
     )
     assert started.status_code == 201
     assert client.get(f"/v1/sessions/{started.json()['session_id']}").status_code == 404
+
+
+def test_whoami_tells_a_key_its_role_and_workspace(client):
+    viewer = client.as_role("viewer").get("/v1/whoami")
+    assert viewer.status_code == 200
+    assert viewer.json()["role"] == "viewer"
+    assert viewer.json()["grants"] == ["viewer"]
+    assert client.anonymous().get("/v1/whoami").status_code == 401
