@@ -97,3 +97,16 @@ class StackClient(httpx.Client):
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:
         with psycopg.connect(self.stack.endpoints.database_url) as conn:
             return conn.execute(query, params).fetchall()
+
+
+def needs_data(path, what: str):
+    """Skip where a data set is absent, except in CI, where ``shared/`` is always beside the
+    clone: there a missing file must fail the run rather than quietly shrink it."""
+    import os
+
+    import pytest
+
+    present = path is not None and path.is_file()
+    return pytest.mark.skipif(
+        not present and not os.environ.get("CI"), reason=f"{what} is not here"
+    )

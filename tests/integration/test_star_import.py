@@ -20,14 +20,13 @@ from api.importers.run import import_star
 from domain.envelope import Actor, ActorKind
 from domain.events import SessionStarted
 from infra.settings import Settings
+from tests.helpers import needs_data
 from tests.unit.test_star_mapping import STAR_FILE
 
 LIMIT = 300
 WORKSPACE = "star-demo"
 
-pytestmark = pytest.mark.skipif(
-    STAR_FILE is None or not STAR_FILE.is_file(), reason="the STAR data set is not here"
-)
+pytestmark = needs_data(STAR_FILE, "the STAR data set")
 
 
 @dataclass

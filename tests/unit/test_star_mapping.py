@@ -25,13 +25,12 @@ from api.importers.star import (
 from domain.events import Assessment, SentimentLabel
 from domain.session import EventContext, Session
 from infra.settings import Settings
+from tests.helpers import needs_data
 
 STAR_FILE = demo_data_path(Settings.model_fields["demo_data"].default)
 COMPLETE, EARLY_DISCONNECT, EMPTY_DISCONNECT, OUT_OF_SCOPE = 1, 24, 44, 2016
 
-pytestmark = pytest.mark.skipif(
-    STAR_FILE is None or not STAR_FILE.is_file(), reason="the STAR data set is not here"
-)
+pytestmark = needs_data(STAR_FILE, "the STAR data set")
 
 
 @pytest.fixture(scope="module")
