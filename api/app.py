@@ -10,7 +10,7 @@ from fastapi.responses import ORJSONResponse
 from api.console import mount_console
 from api.deps import Ledger
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit
+from api.limits import RequestGuard
 from api.routes import (
     audit,
     ingest,
@@ -61,7 +61,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(RequestGuard)
     for router in ROUTERS:
         app.include_router(router)
     mount_console(app)  # the Sessions console: static files under /console, / redirects

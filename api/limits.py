@@ -1,4 +1,4 @@
-"""Request size limit: a body over ``MAX_BODY_BYTES`` is answered 413 before it is parsed.
+"""Request limits, checked before the API parses a request: body size (413) and NUL (422).
 
 A declared ``Content-Length`` over the limit is refused without reading the body; a body sent
 without one (chunked) or longer than declared is counted as it streams in, and refused once
@@ -7,7 +7,10 @@ it passes the limit, so no request can make the API buffer more than the limit.
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
+import json
+import re
+from urllib.parse import parse_qsl
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
@@ -16,7 +19,26 @@ MAX_BODY_BYTES = 1024 * 1024
 TOO_LARGE = f"the request body exceeds {MAX_BODY_BYTES} bytes"
 
 
-class BodySizeLimit:
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+NUL_REASON = "text may not contain the NUL character (U+0000)"
+
+
+class RequestGuard:
+    """Reads each request body once, before the API parses it: over ``MAX_BODY_BYTES`` is a
+    413 (a declared Content-Length at once, a chunked body as soon as it passes the limit),
+    and a NUL character in a query value or a JSON string is a 422 naming the field.
+
+    PostgreSQL text cannot hold U+0000: a query value with one would be a 500, and a body
+    with one would be stored and then poison every read model that copies the text.
+    """
+
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -28,26 +50,75 @@ class BodySizeLimit:
         if _declared_length(scope) > self.max_bytes:
             await error_response(413, "payload_too_large", TOO_LARGE)(scope, receive, send)
             return
-        await self.app(scope, self._counting(receive), send)
-
-    def _counting(self, receive: Receive) -> Receive:
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                # FastAPI re-raises an HTTPException met while reading the body; the API's
-                # handler turns it into the one error shape.
-                raise HTTPException(413, TOO_LARGE)
-            return message
-
-        return counted
+        field = _nul_in_query(scope.get("query_string", b""))
+        if field is not None:
+            await _refuse(field, scope, receive, send)
+            return
+        body, replay = await _buffered(receive, self.max_bytes)
+        if body is None:
+            await error_response(413, "payload_too_large", TOO_LARGE)(scope, receive, send)
+        elif NUL_ESCAPE.search(body):
+            await _refuse(_nul_in_json(body), scope, receive, send)
+        else:
+            await self.app(scope, replay, send)
 
 
-def _declared_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
+async def _refuse(field: str | None, scope: Scope, receive: Receive, send: Send) -> None:
+    message = f"{field}: {NUL_REASON}" if field else NUL_REASON
+    await error_response(422, "invalid_character", message, field)(scope, receive, send)
+
+
+def _nul_in_query(query: bytes) -> str | None:
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "")
+    return None
+
+
+async def _buffered(receive: Receive, max_bytes: int) -> tuple[bytes | None, Receive]:
+    """The whole body (None once it passes ``max_bytes``) and a receive that replays it."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", receive
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > max_bytes:
+            return None, receive
+        more = message.get("more_body", False)
+    body, sent = b"".join(chunks), False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
+
+
+def _nul_in_json(body: bytes) -> str | None:
+    try:
+        return _path_to_nul(json.loads(body), ())
+    except ValueError:
+        return None
+
+
+def _path_to_nul(value, path: tuple) -> str | None:
+    if isinstance(value, str):
+        return (".".join(map(str, path)) or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return ".".join(map(str, (*path, key.replace("\x00", ""))))
+        found = _path_to_nul(item, (*path, key))
+        if found:
+            return found
+    return None

@@ -59,3 +59,19 @@ def test_a_message_text_over_64_kib_is_422_naming_the_field(client):
     assert "exceeds" in error["message"]
     at_limit = client.append(session_id, message("x" * MAX_MESSAGE_BYTES))
     assert at_limit.status_code == 201, at_limit.text
+
+
+def test_a_nul_character_is_refused_with_the_field_not_stored(client):
+    query = client.get("/v1/missed-questions", params={"agent": "+\x00J"})
+    assert query.status_code == 422
+    assert query.json()["error"]["field"] == "agent"
+
+    session_id = client.start_session()["session_id"]
+    body = client.append(session_id, message("hello\x00world"))
+    assert body.status_code == 422
+    assert body.json()["error"]["field"] == "events.0.payload.text"
+    history = client.get(f"/v1/sessions/{session_id}/history").json()["events"]
+    assert len(history) == 1
+
+    backslash = client.append(session_id, message("a literal \\u0000 is fine"))
+    assert backslash.status_code == 201
