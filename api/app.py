@@ -13,6 +13,7 @@ from api.errors import install_error_handlers
 from api.limits import RequestGuard
 from api.routes import (
     audit,
+    exports,
     ingest,
     leads,
     live,
@@ -22,6 +23,7 @@ from api.routes import (
     projections,
     replay,
     review,
+    rules,
     sessions,
     whoami,
 )
@@ -39,8 +41,10 @@ ROUTERS = (
     missed_questions.router,
     leads.router,
     audit.router,
+    exports.router,
     metrics.router,
     projections.router,
+    rules.router,
 )
 
 

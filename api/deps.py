@@ -13,14 +13,31 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.auth import ApiKey, ApiKeys, Role, RoleNotGranted, Unauthenticated
 from api.commands import Caller, SessionCommands, StreamCommands
-from api.consistency import ReadModelProgress
+from api.consistency import ReadModelProgress, Window
 from api.queries import SessionQueries
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from infra.settings import Settings
+from projections.generations import REBUILDABLE, Generations, live_generation
+from projections.rebuild import BackgroundRebuilds
 from projections.registry import all_projections, read_model_schema
 
 __all__ = ["Admin", "Ingest", "Ledger", "LedgerDep", "Reviewer", "Role", "Viewer", "require"]
+
+
+class GenerationProgress(ReadModelProgress):
+    """Read-your-writes against the live generation's bookkeeping: ``session_list`` means
+    whichever generation is live when the check runs.
+
+    The per-process watermark carries over a switch: a generation is switched in only after
+    it applied every event up to a head at or past anything verified before.
+    """
+
+    def window(self, projection: str, *, after: int, upto: int, stream_id=None) -> Window:
+        if projection in REBUILDABLE:
+            with self.pool.connection() as conn:
+                projection = live_generation(conn, projection).key
+        return super().window(projection, after=after, upto=upto, stream_id=stream_id)
 
 
 class Ledger:
@@ -37,9 +54,12 @@ class Ledger:
         self.streams = StreamCommands(self.store, max_retries=settings.max_append_retries)
         self.queries = SessionQueries(self.pool)
         self.keys = ApiKeys(self.pool)
-        self.progress = ReadModelProgress(self.pool, [p.name for p in all_projections()])
+        self.progress = GenerationProgress(self.pool, [p.name for p in all_projections()])
+        self.generations = Generations(self.pool)
+        self.rebuilds = BackgroundRebuilds(self.pool, self.store)
 
     def close(self) -> None:
+        self.rebuilds.close()
         self.pool.close()
         self.store.close()
 

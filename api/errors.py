@@ -6,6 +6,7 @@ from eventsourcing.persistence import OperationalError as StoreUnavailable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
+from psycopg import DataError as InvalidValue
 from psycopg import OperationalError as DatabaseUnavailable
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
@@ -85,6 +86,12 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(503, "unavailable", "the database is unavailable; retry shortly")
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
         return response
+
+    @app.exception_handler(InvalidValue)
+    async def _invalid_value(_request: Request, error: InvalidValue):
+        # A value PostgreSQL cannot hold (a NUL byte in a text filter, a number out of
+        # range) came from the request: a 422, not a 500.
+        return error_response(422, "validation_error", f"a value the database refuses: {error}")
 
     for unavailable in (StoreUnavailable, DatabaseUnavailable, PoolTimeout):
         app.add_exception_handler(unavailable, _unavailable)

@@ -13,19 +13,28 @@ from psycopg_pool import ConnectionPool
 from api.schemas import AsrMetricsResponse, AsrMetricsRow, SessionListItem, SessionPage
 from api.session_filters import SessionListQuery, SortKey, encode_cursor, page_query
 from domain.rules import DEFAULT_RULES, RuleSet
+from projections.generations import live_table
 
 LIST_COLUMNS = list(SessionListItem.model_fields)
 
 
 class SessionQueries:
-    """The session list. ``rules`` give the workspace time zone that naive times are read in."""
+    """The session list. ``rules`` give the workspace time zone that naive times are read in.
+
+    ``table`` None: the live generation's table, looked up in the registry on every query, so
+    a switch-over is seen by the next request, all at once (one row flips in one UPDATE).
+    """
 
     def __init__(
-        self, pool: ConnectionPool, rules: RuleSet = DEFAULT_RULES, table: str = "session_list"
+        self, pool: ConnectionPool, rules: RuleSet = DEFAULT_RULES, table: str | None = None
     ) -> None:
         self.pool = pool
         self.rules = rules
-        self.table = table
+        self._table = table
+
+    @property
+    def table(self) -> str:
+        return _table(self.pool, self._table, "session_list")
 
     def page(self, workspace_id: str, query: SessionListQuery | None = None) -> SessionPage:
         """One page of the sessions matching every filter, keyset-paginated."""
@@ -92,9 +101,13 @@ ORDER BY 2, 1
 class AsrMetricsQueries:
     """ASR, OSS and CSS per agent or channel and per day, week (from Monday) or month."""
 
-    def __init__(self, pool: ConnectionPool, table: str = "asr_metrics") -> None:
+    def __init__(self, pool: ConnectionPool, table: str | None = None) -> None:
         self.pool = pool
-        self.table = table
+        self._table = table  # None: the live generation's (see SessionQueries)
+
+    @property
+    def table(self) -> str:
+        return _table(self.pool, self._table, "asr_metrics")
 
     def report(
         self,
@@ -121,6 +134,13 @@ class AsrMetricsQueries:
             period=period.value,
             rows=[AsrMetricsRow(**row) for row in rows],
         )
+
+
+def _table(pool: ConnectionPool, given: str | None, read_model_table: str) -> str:
+    if given is not None:
+        return given
+    with pool.connection() as conn:
+        return live_table(conn, read_model_table)
 
 
 def _fetch(pool: ConnectionPool, statement: sql.Composable, params) -> list[dict]:

@@ -346,6 +346,12 @@ AUDIT_PAGE = (
     " before, after, reason, actor_kind, actor_id, actor_name, occurred_at, recorded_at, hash"
     " FROM audit_trail WHERE {where} ORDER BY recorded_at DESC, event_id DESC LIMIT %(limit)s"
 )
+# One statement for a whole page of sessions (the session report's Comment column).
+LATEST_COMMENTS = (
+    "SELECT DISTINCT ON (stream_id) stream_id, after #>> '{}' AS text FROM audit_trail"
+    " WHERE workspace_id = %s AND stream_id = ANY(%s) AND event_type = 'session.comment_added'"
+    " ORDER BY stream_id, recorded_at DESC, event_id DESC"
+)
 
 
 class AuditQueries(ReadModelQueries):
@@ -374,6 +380,13 @@ class AuditQueries(ReadModelQueries):
             where.add("(recorded_at, event_id) < (%(at)s, %(after)s)", at=at, after=event_id)
         rows, next_cursor = self._page(AUDIT_PAGE, where, limit, ("recorded_at", "event_id"))
         return AuditPage(items=[_audit_item(row) for row in rows], next_cursor=next_cursor)
+
+    def latest_comments(self, workspace_id: str, stream_ids: list[UUID]) -> dict[UUID, str]:
+        """Each session's newest comment, for many sessions at once (absent: no comment)."""
+        if not stream_ids:
+            return {}
+        rows = self._fetch(LATEST_COMMENTS, [workspace_id, stream_ids])
+        return {row["stream_id"]: row["text"] for row in rows}
 
 
 def _audit_item(row: dict[str, Any]) -> AuditEntryItem:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 import psycopg
+from kafka.errors import KafkaError
 from psycopg_pool import ConnectionPool
 
 from infra.broker import POSITION_HEADER, TYPE_HEADER, BrokerAdmin, create_producer
@@ -24,6 +25,7 @@ from infra.logging import get_logger
 from infra.verification import ChainCheckpointer
 
 log = get_logger("consumers.relay")
+DELIVERY_TIMEOUT = 30.0  # seconds; the producer's own delivery timeout is 30 s too
 
 
 @dataclass
@@ -110,12 +112,23 @@ class Relay:
             )
             for n in notifications
         ]
-        self.producer.flush()
-        for future in futures:
-            future.get(timeout=30)  # raises if the broker did not acknowledge
+        try:
+            self._await_acknowledgements(futures)
+        except KafkaError as error:
+            # A broker that stalled longer than the delivery timeout leaves kafka-python's
+            # idempotent producer unable to send again (flush() then waits forever): start
+            # over with a new producer from the recorded position (at-least-once).
+            log.warning("broker did not acknowledge; publishing again", error=repr(error))
+            self._reset_producer()
+            return 0
         self._save_position(notifications[-1].id)
         self.checkpointer.advance(notifications)
         return len(notifications)
+
+    def _await_acknowledgements(self, futures) -> None:
+        self.producer.flush(timeout=DELIVERY_TIMEOUT)  # raises KafkaTimeoutError when stuck
+        for future in futures:
+            future.get(timeout=DELIVERY_TIMEOUT)  # raises if the broker did not acknowledge
 
     # --- broker epoch -------------------------------------------------------------------------
 
@@ -142,7 +155,8 @@ class Relay:
             self._store_position()
 
     def _reset_producer(self) -> None:
-        # Idempotent-producer sequence numbers mean nothing to a new cluster.
+        # Idempotent-producer sequence numbers mean nothing to a new cluster (nor, after a
+        # failed delivery, to the old one).
         if self.producer is not None:
             self.producer.close(timeout=5)
             self.producer = create_producer(self.bootstrap)

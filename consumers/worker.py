@@ -24,7 +24,7 @@ from infra.event_store import EventStore
 from infra.logging import get_logger
 from infra.settings import Settings
 from projections.engine import ANY_PROJECTION, ProjectionEngine
-from projections.registry import all_projections, read_model_schema
+from projections.registry import read_model_schema, streaming_projections
 
 log = get_logger("consumers.worker")
 
@@ -70,10 +70,11 @@ def _headers(event: EventT) -> dict[str, bytes]:
     return {key: value for key, value in headers}
 
 
-def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) -> faust.App:
+def create_faust_app(settings: Settings, *, bootstrap: str, group: str) -> faust.App:
+    """The faust app every stream processor of the topic runs (bench/null_agent.py too)."""
     session_timeout = settings.consumer_session_timeout
-    app = faust.App(
-        settings.worker_group,
+    return faust.App(
+        group,
         broker=[f"kafka://{host}" for host in bootstrap_servers(bootstrap)],
         value_serializer="raw",
         key_serializer="raw",
@@ -87,7 +88,15 @@ def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) 
         web_enabled=False,
         store="memory://",
     )
-    topic = app.topic(settings.topic, value_type=bytes, key_type=bytes, value_serializer="raw")
+
+
+def event_topic(app: faust.App, settings: Settings):
+    return app.topic(settings.topic, value_type=bytes, key_type=bytes, value_serializer="raw")
+
+
+def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) -> faust.App:
+    app = create_faust_app(settings, bootstrap=bootstrap, group=settings.worker_group)
+    topic = event_topic(app, settings)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: faust.App, assigned, **_) -> None:
@@ -109,7 +118,7 @@ def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) 
 def _build_processor(database_url: str) -> BatchProcessor:
     store = EventStore(database_url, pool_size=2)
     pool = create_pool(database_url, size=2, name="worker")
-    engine = ProjectionEngine(pool, all_projections(), store)
+    engine = ProjectionEngine(pool, streaming_projections(store), store)
     return BatchProcessor(engine)
 
 

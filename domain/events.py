@@ -21,6 +21,7 @@ from domain.registry import (
     upcast,
     upcaster,
 )
+from domain.rules_events import RulesPublished
 from domain.session_events import (
     MAX_MESSAGE_BYTES,
     CommentAdded,
@@ -105,6 +106,7 @@ __all__ = [
     "Reaction",
     "ReactorRole",
     "ResultCollected",
+    "RulesPublished",
     "SentimentLabel",
     "SentimentScope",
     "SentimentScored",

@@ -226,3 +226,21 @@ def rules_for(ruleset: RuleSet, agent_id: str | None) -> AgentRules:
     return ruleset.defaults.model_copy(
         update={name: value for name, value in changed.items() if value is not None}
     )
+
+
+class WorkspaceRules:
+    """The rule set each workspace's rows are computed under in one read model generation
+    (a workspace not named works under ``default``, the built-in rules unless given)."""
+
+    def __init__(
+        self, by_workspace: dict[str, RuleSet] | None = None, default: RuleSet = DEFAULT_RULES
+    ) -> None:
+        self.by_workspace = dict(by_workspace or {})
+        self.default = default
+
+    @classmethod
+    def of_any(cls, rules: RuleSet | WorkspaceRules) -> WorkspaceRules:
+        return rules if isinstance(rules, WorkspaceRules) else cls(default=rules)
+
+    def of(self, workspace_id: str) -> RuleSet:
+        return self.by_workspace.get(workspace_id, self.default)

@@ -26,7 +26,7 @@ from datetime import date
 from psycopg import Cursor, sql
 
 from domain.asr import STAR_WEIGHT
-from domain.rules import DEFAULT_RULES, RuleSet
+from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules
 from projections.engine import schema_sql
 from projections.session_list import SessionRow
 
@@ -46,13 +46,14 @@ SELECT g.workspace_id, g.agent_id, g.channel, g.day,
        count(s.success_factor) FILTER (WHERE s.is_opportunity),
        coalesce(%(star_weight)s * sum(s.conversation_quality), 0),
        count(s.conversation_quality),
-       %(rules_version)s
-FROM unnest(%(workspaces)s::text[], %(agents)s::text[], %(channels)s::text[], %(days)s::date[])
-     AS g(workspace_id, agent_id, channel, day)
+       g.rules_version
+FROM unnest(%(workspaces)s::text[], %(agents)s::text[], %(channels)s::text[], %(days)s::date[],
+            %(versions)s::int[])
+     AS g(workspace_id, agent_id, channel, day, rules_version)
 LEFT JOIN {sessions} s
        ON s.workspace_id = g.workspace_id AND s.agent_id = g.agent_id
       AND s.channel = g.channel AND s.started_day = g.day AND NOT s.is_test
-GROUP BY g.workspace_id, g.agent_id, g.channel, g.day
+GROUP BY g.workspace_id, g.agent_id, g.channel, g.day, g.rules_version
 ON CONFLICT (workspace_id, day, agent_id, channel) DO UPDATE SET
     sessions = EXCLUDED.sessions, leads = EXCLUDED.leads,
     opportunities = EXCLUDED.opportunities, lead_value = EXCLUDED.lead_value,
@@ -67,12 +68,12 @@ class AsrMetrics:
 
     def __init__(
         self,
-        rules: RuleSet = DEFAULT_RULES,
+        rules: RuleSet | WorkspaceRules = DEFAULT_RULES,
         *,
         table: str = "asr_metrics",
         sessions_table: str = "session_list",
     ) -> None:
-        self.rules = rules
+        self.rules = WorkspaceRules.of_any(rules)
         self.table = table
         self.sessions_table = sessions_table
 
@@ -95,7 +96,7 @@ class AsrMetrics:
                 "agents": agents,
                 "channels": channels,
                 "days": days,
-                "rules_version": self.rules.version,
+                "versions": [self.rules.of(workspace).version for workspace in workspaces],
                 "star_weight": STAR_WEIGHT,
             },
         )

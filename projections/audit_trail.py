@@ -24,6 +24,7 @@ from domain.events import (
     HumanAssessmentCleared,
     HumanAssessmentSet,
     MissedQuestionStatusChanged,
+    RulesPublished,
     SessionResolved,
     TagAdded,
     TagRemoved,
@@ -70,6 +71,7 @@ AUDITED: dict[str, Audited] = {
         "status", after_value="resolved", before=None, reason="note"
     ),
     MissedQuestionStatusChanged.event_type: Audited("status", after="status"),
+    RulesPublished.event_type: Audited("rules", after="rules", before=None),
 }
 
 

@@ -63,13 +63,39 @@ class Projection(Protocol):
         """Apply contiguous, not yet applied events of each stream."""
 
 
+class ProjectionSet(Protocol):
+    """Read models that change while the engine runs (generations switched in by a rebuild).
+
+    ``current`` is called inside each batch's transaction, first, so it may take a lock that
+    orders the batch against a switch-over (see ``projections.generations``).
+    """
+
+    def current(self, cur: Cursor) -> Sequence[Projection]: ...
+
+
 class ProjectionEngine:
     def __init__(
-        self, pool: ConnectionPool, projections: Sequence[Projection], source: EventSource
+        self,
+        pool: ConnectionPool,
+        projections: Sequence[Projection] | ProjectionSet,
+        source: EventSource,
     ) -> None:
         self.pool = pool
-        self.projections = list(projections)
+        self._projections = projections
         self.source = source
+
+    @property
+    def projections(self) -> list[Projection]:
+        """The read models a batch would be applied to now."""
+        if isinstance(self._projections, Sequence):
+            return list(self._projections)
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return list(self._current(cur))
+
+    def _current(self, cur: Cursor) -> Sequence[Projection]:
+        if isinstance(self._projections, Sequence):
+            return self._projections
+        return self._projections.current(cur)
 
     def apply_batch(self, events: Sequence[Envelope]) -> int:
         """Apply a batch in one transaction; if it fails, isolate and park the culprits.
@@ -80,9 +106,23 @@ class ProjectionEngine:
         if not events:
             return 0
         try:
-            return self._apply(events, self.projections)
+            return self._apply(events)
         except Exception:
             return sum(self._apply_or_park(event) for event in events)
+
+    def apply_within(
+        self, cur: Cursor, events: Sequence[Envelope], projections: Sequence[Projection]
+    ) -> int:
+        """Apply ``events`` to ``projections`` inside the caller's transaction (a rebuild
+        commits its own progress with the rows)."""
+        by_stream = _group_by_stream(events)
+        applied_total = 0
+        for projection in projections:
+            if getattr(projection, "order", STREAM_ORDER) == GLOBAL_ORDER:
+                applied_total += self._apply_in_log_order(cur, projection, by_stream)
+            else:
+                applied_total += self._apply_per_stream(cur, projection, by_stream)
+        return applied_total
 
     def park(
         self,
@@ -141,7 +181,7 @@ class ProjectionEngine:
 
     def _apply_or_park(self, event: Envelope) -> int:
         try:
-            return self._apply([event], self.projections)
+            return self._apply([event])
         except Exception:
             return sum(self._apply_one_or_park(event, p) for p in self.projections)
 
@@ -152,16 +192,13 @@ class ProjectionEngine:
             self.park(projection.name, traceback.format_exc(limit=5), event=event)
             return 0
 
-    def _apply(self, events: Sequence[Envelope], projections: Sequence[Projection]) -> int:
-        by_stream = _group_by_stream(events)
-        applied_total = 0
+    def _apply(
+        self, events: Sequence[Envelope], projections: Sequence[Projection] | None = None
+    ) -> int:
+        """One transaction; ``projections`` None: the read models current in it."""
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for projection in projections:
-                if getattr(projection, "order", STREAM_ORDER) == GLOBAL_ORDER:
-                    applied_total += self._apply_in_log_order(cur, projection, by_stream)
-                else:
-                    applied_total += self._apply_per_stream(cur, projection, by_stream)
-        return applied_total
+            targets = self._current(cur) if projections is None else projections
+            return self.apply_within(cur, events, targets)
 
     def _apply_per_stream(
         self, cur: Cursor, projection: Projection, by_stream: dict[UUID, list[Envelope]]

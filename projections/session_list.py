@@ -45,12 +45,13 @@ from domain.events import (
     TagRemoved,
     decode_payload,
 )
-from domain.rules import DEFAULT_RULES, RuleSet, rules_for
+from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules, rules_for
 from domain.session_state import SessionStatus
 from domain.values import AuthorRole, Contact, Flag, SentimentLabel, SentimentScope
 from projections.engine import schema_sql
 
 P = TypeVar("P", bound=EventPayload)
+SESSION_STREAM = SessionStarted.stream_type
 # Which message counter a customer-visible message adds to; drafts and notes count nowhere.
 _COUNTER_OF_ROLE = {
     AuthorRole.customer: "customer_message_count",
@@ -417,12 +418,15 @@ class SessionListProjection:
 
     def __init__(
         self,
-        rules: RuleSet = DEFAULT_RULES,
+        rules: RuleSet | WorkspaceRules = DEFAULT_RULES,
         *,
         table: str = "session_list",
         derived: Sequence[DerivedFromSessions] = (),
+        name: str = "session_list",
     ) -> None:
-        self.rules = rules
+        # ``name`` keys the exactly-once bookkeeping: a rebuilt generation has its own.
+        self.name = name
+        self.rules = WorkspaceRules.of_any(rules)
         self.table = table
         self.derived = tuple(derived)
 
@@ -432,10 +436,16 @@ class SessionListProjection:
         return [own, *(script for model in self.derived for script in model.schema())]
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
-        rows = self._load(cur, list(streams))
-        folded = [
-            fold_all(rows.get(stream_id), events, self.rules)
+        # Other streams (rules, missed-question decisions) have no row on the list.
+        sessions = {
+            stream_id: events
             for stream_id, events in streams.items()
+            if events[0].stream_type == SESSION_STREAM
+        }
+        rows = self._load(cur, list(sessions))
+        folded = [
+            fold_all(rows.get(stream_id), events, self.rules.of(events[0].workspace_id))
+            for stream_id, events in sessions.items()
         ]
         changed = [row for row in folded if row is not None]
         self._store(cur, changed)

@@ -17,7 +17,13 @@ from infra.settings import Settings, get_settings
 
 USAGE_ERROR = 2
 # Modules that define ``register(subparsers)``; each sets ``handler(settings, args) -> int``.
-COMMAND_MODULES = ("api.cli.services", "api.cli.ledger_ops", "api.cli.importing", "api.cli.keys")
+COMMAND_MODULES = (
+    "api.cli.services",
+    "api.cli.ledger_ops",
+    "api.cli.importing",
+    "api.cli.keys",
+    "api.cli.rebuild",
+)
 
 
 class UsageError(Exception):

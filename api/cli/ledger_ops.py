@@ -95,6 +95,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     import psycopg
 
+    from projections.generations import live_keys
     from projections.registry import all_projections
     from projections.status import read_model_status
 
@@ -105,13 +106,15 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     finally:
         store.close()
     with psycopg.connect(url) as conn:
-        statuses = read_model_status(conn, [p.name for p in all_projections()], head)
+        # A rebuilt read model reports the generation the API reads.
+        names = live_keys(conn, [p.name for p in all_projections()])
+        statuses = read_model_status(conn, list(names), head)
     print(f"ledger position {head}")
     print(f"{'read model':<20} {'position':>10} {'lag':>8} {'applied':>10} {'parked':>7}  updated")
     for s in statuses:
         updated = f"{s.updated_at:%Y-%m-%d %H:%M:%S}" if s.updated_at else "never"
         print(
-            f"{s.projection:<20} {s.position:>10} {s.lag:>8} {s.events_applied:>10}"
+            f"{names[s.projection]:<20} {s.position:>10} {s.lag:>8} {s.events_applied:>10}"
             f" {s.parked:>7}  {updated}"
         )
     return 0

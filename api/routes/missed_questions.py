@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.deps import LedgerDep, Viewer
 from api.read_model_schemas import MissedQuestionDetail, MissedQuestionPage, MissedShareResponse
@@ -21,30 +21,40 @@ DayFrom = Annotated[date | None, Query(alias="from", description="First UTC day,
 DayTo = Annotated[date | None, Query(alias="to", description="Last UTC day, inclusive.")]
 
 
+class MissedQuestionFilters:
+    """The list's filters and order, shared with its CSV export (``api.routes.exports``)."""
+
+    def __init__(
+        self,
+        agent: Agent = None,
+        status: Annotated[MissedQuestionStatus | None, Query()] = None,
+        day_from: DayFrom = None,
+        day_to: DayTo = None,
+        sort: Annotated[
+            MissedQuestionSort,
+            Query(description="occurrences (within from..to when given) or last_seen, descending"),
+        ] = MissedQuestionSort.occurrences,
+    ) -> None:
+        # Named as MissedQuestionQueries.page names them.
+        self.arguments = {
+            "agent": agent,
+            "status": status.value if status else None,
+            "day_from": day_from,
+            "day_to": day_to,
+            "sort": sort,
+        }
+
+
 @router.get("", response_model=MissedQuestionPage, summary="Missed questions, grouped by wording")
 def list_missed_questions(
     ledger: LedgerDep,
     who: Viewer,
-    agent: Agent = None,
-    status: Annotated[MissedQuestionStatus | None, Query()] = None,
-    day_from: DayFrom = None,
-    day_to: DayTo = None,
-    sort: Annotated[
-        MissedQuestionSort,
-        Query(description="occurrences (within from..to when given) or last_seen, descending"),
-    ] = MissedQuestionSort.occurrences,
+    filters: Annotated[MissedQuestionFilters, Depends()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> MissedQuestionPage:
     return MissedQuestionQueries(ledger.pool).page(
-        who.workspace_id,
-        agent=agent,
-        status=status.value if status else None,
-        day_from=day_from,
-        day_to=day_to,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
+        who.workspace_id, **filters.arguments, limit=limit, cursor=cursor
     )
 
 

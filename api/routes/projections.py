@@ -1,18 +1,25 @@
-"""Read-model operations: status and lag, parked events and their retry."""
+"""Read-model operations: status and lag, generations and their rebuild, parked events."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
 
 from api.deps import Admin, LedgerDep, Viewer
 from api.routes import ERRORS
 from projections.engine import ProjectionEngine
-from projections.registry import all_projections
-from projections.status import parked_events, read_model_status
+from projections.generations import (
+    REBUILDABLE,
+    Generation,
+    live_generation,
+    live_keys,
+    rebuildable,
+)
+from projections.registry import all_projections, streaming_projections
+from projections.status import ReadModelStatus, parked_events, read_model_status
 
 router = APIRouter(prefix="/v1/projections", tags=["operations"], responses=ERRORS)
 
@@ -24,11 +31,41 @@ class ReadModelOut(BaseModel):
     events_applied: int
     parked: int
     updated_at: datetime | None
+    generation: int | None = Field(None, description="The live generation, if rebuildable.")
+
+
+class GenerationOut(BaseModel):
+    projection: str
+    generation: int
+    status: str = Field(description="building, shadow (caught up), live, retired, cancelled")
+    rules_version: int = Field(description="The caller's workspace's rules version.")
+    rules_versions: dict[str, int]
+    position: int
+    head: int | None
+    events_done: int
+    events_per_second: float | None
+    eta_seconds: float | None
+    started_at: datetime
+    updated_at: datetime
+    switched_at: datetime | None
+    tables: dict[str, str]
 
 
 class ProjectionsOut(BaseModel):
     ledger_position: int
     read_models: list[ReadModelOut]
+    generations: list[GenerationOut] = []
+
+
+class RebuildIn(BaseModel):
+    rules_version: int | None = Field(
+        None, ge=0, description="Your workspace's rules version; default: the live one's."
+    )
+    switch: bool = Field(True, description="Switch in when caught up (false: keep a shadow).")
+
+
+class SwitchIn(BaseModel):
+    generation: int = Field(ge=1)
 
 
 class ParkedOut(BaseModel):
@@ -47,14 +84,64 @@ class RetryOut(BaseModel):
     still_parked: int
 
 
+def generation_out(generation: Generation, workspace_id: str) -> GenerationOut:
+    building = generation.status == "building"
+    left = (generation.head or 0) - generation.position
+    rate = generation.events_per_second
+    return GenerationOut(
+        **vars(generation),
+        rules_version=generation.rules_version(workspace_id),
+        eta_seconds=left / rate if building and rate else None,
+    )
+
+
 @router.get("", response_model=ProjectionsOut, summary="Each read model's position and lag")
 def projections(ledger: LedgerDep, who: Viewer) -> ProjectionsOut:
+    """A rebuildable read model reports its live generation; every generation, with the
+    progress of a running rebuild (events done, events/s, ETA), is under ``generations``."""
     head = ledger.store.max_position()
     with ledger.pool.connection() as conn:
-        statuses = read_model_status(conn, [p.name for p in all_projections()], head)
+        live = {name: live_generation(conn, name) for name in REBUILDABLE}
+        by_key = live_keys(conn, [p.name for p in all_projections()])
+        statuses = read_model_status(conn, list(by_key), head)
     return ProjectionsOut(
-        ledger_position=head, read_models=[ReadModelOut(**vars(s)) for s in statuses]
+        ledger_position=head,
+        read_models=[_read_model_out(s, by_key[s.projection], live) for s in statuses],
+        generations=[generation_out(g, who.workspace_id) for g in ledger.generations.list()],
     )
+
+
+def _read_model_out(
+    status: ReadModelStatus, name: str, live: dict[str, Generation]
+) -> ReadModelOut:
+    generation = live[name].generation if name in live else None
+    return ReadModelOut(**{**vars(status), "projection": name}, generation=generation)
+
+
+@router.post(
+    "/{name}/rebuild",
+    response_model=GenerationOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Rebuild a read model into new tables (blue/green), in the background",
+)
+def rebuild(name: str, body: RebuildIn, ledger: LedgerDep, who: Admin) -> GenerationOut:
+    """Resumes the running rebuild if there is one. Progress: `GET /v1/projections`."""
+    spec = rebuildable(name)
+    versions = None if body.rules_version is None else {who.workspace_id: body.rules_version}
+    generation = ledger.rebuilds.start(spec.name, versions, switch=body.switch)
+    return generation_out(generation, who.workspace_id)
+
+
+@router.delete("/{name}/rebuild", response_model=GenerationOut, summary="Cancel the rebuild")
+def cancel_rebuild(name: str, ledger: LedgerDep, who: Admin) -> GenerationOut:
+    return generation_out(ledger.generations.cancel(name), who.workspace_id)
+
+
+@router.post(
+    "/{name}/switch", response_model=GenerationOut, summary="Switch a caught-up generation in"
+)
+def switch(name: str, body: SwitchIn, ledger: LedgerDep, who: Admin) -> GenerationOut:
+    return generation_out(ledger.generations.switch(name, body.generation), who.workspace_id)
 
 
 @router.get("/parked", response_model=list[ParkedOut], summary="Events a read model refused")
@@ -73,6 +160,6 @@ def parked(
 def retry(
     ledger: LedgerDep, who: Admin, projection: Annotated[str | None, Query()] = None
 ) -> RetryOut:
-    engine = ProjectionEngine(ledger.pool, all_projections(), ledger.store)
+    engine = ProjectionEngine(ledger.pool, streaming_projections(ledger.store), ledger.store)
     applied, still = engine.retry_parked(projection)
     return RetryOut(applied=applied, still_parked=still)

@@ -1,16 +1,24 @@
-"""Exact replay over HTTP: a session's folded state at any version or point in time."""
+"""Replay over HTTP: a session's folded state at any version or point in time, and its
+events played back at their original pace (Server-Sent Events)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import LedgerDep, Viewer
+from api.commands import Caller
+from api.deps import Ledger, LedgerDep, Viewer
 from api.routes import ERRORS
+from domain.envelope import Envelope
 from domain.errors import StreamNotFound
 from domain.replay import history_as_of, replay
 
@@ -36,9 +44,7 @@ def state_as_of(
     as_of_version: Annotated[int | None, Query(description="Fold events 1..N")] = None,
     as_of: Annotated[datetime | None, Query(description="Fold what was recorded by then")] = None,
 ) -> SessionStateAsOf:
-    events = ledger.store.read_stream(session_id)
-    if not events or events[0].workspace_id != who.workspace_id:
-        raise StreamNotFound(f"session {session_id} not found")
+    events = own_events(ledger, session_id, who)
     prefix = history_as_of(events, version=as_of_version, at=as_of)
     session = replay(session_id, prefix)
     return SessionStateAsOf(
@@ -46,4 +52,93 @@ def state_as_of(
         version=session.version,
         head_version=events[-1].version,
         state=session.state.model_dump(mode="json"),
+    )
+
+
+def own_events(ledger: Ledger, session_id: UUID, who: Caller) -> list[Envelope]:
+    events = ledger.store.read_stream(session_id)
+    if not events or events[0].workspace_id != who.workspace_id:
+        raise StreamNotFound(f"session {session_id} not found")
+    return events
+
+
+# --- paced replay -----------------------------------------------------------------------------
+
+MAX_SPEED = 1000.0
+# A gap longer than this (the customer left for lunch) plays as this long at speed 1: the
+# replay is for watching a conversation unfold, not for waiting through its silences.
+MAX_GAP_SECONDS = 10.0
+
+
+def pause_before(previous: Envelope | None, event: Envelope, speed: float) -> float:
+    """Seconds to wait before sending ``event``: the time between the two events as they
+    happened (``occurred_at``), capped at ``MAX_GAP_SECONDS``, divided by ``speed``.
+
+    Events are played in stream order; one that happened earlier than its predecessor (a late
+    report) follows at once.
+    """
+    if previous is None:
+        return 0.0
+    gap = (event.occurred_at - previous.occurred_at).total_seconds()
+    return min(max(gap, 0.0), MAX_GAP_SECONDS) / speed
+
+
+def replay_sse(event: Envelope) -> bytes:
+    data = orjson.dumps(event.model_dump(mode="json"))
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.version, event.type.encode(), data)
+
+
+def end_sse(session_id: UUID, events: int) -> bytes:
+    data = orjson.dumps({"session_id": session_id, "events": events})
+    return b"event: end\ndata: %s\n\n" % data
+
+
+async def paced(
+    request: Request, session_id: UUID, events: Sequence[Envelope], speed: float
+) -> AsyncIterator[bytes]:
+    previous = None
+    for event in events:
+        await asyncio.sleep(pause_before(previous, event, speed))
+        if await request.is_disconnected():
+            return
+        yield replay_sse(event)
+        previous = event
+    yield end_sse(session_id, len(events))
+
+
+@router.get(
+    "/{session_id}/replay",
+    summary="The session's events at their original pace, sped up N times (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`id: <version>`, `event: <event type>`, `data: <the envelope>`;"
+            ' last `event: end`, `data: {"session_id", "events"}`',
+        }
+    },
+)
+async def replay_paced(
+    session_id: UUID,
+    request: Request,
+    ledger: LedgerDep,
+    who: Viewer,
+    speed: Annotated[
+        float,
+        Query(
+            gt=0,
+            le=MAX_SPEED,
+            description=f"Divides each gap between events (gaps over {MAX_GAP_SECONDS:g} s"
+            f" count as {MAX_GAP_SECONDS:g} s).",
+        ),
+    ] = 1.0,
+) -> StreamingResponse:
+    """The events as /history has them, each sent after the time that passed between it and
+    the one before, divided by ``speed``; then ``end``. Close the EventSource on ``end``: it
+    would otherwise reconnect and play the session again."""
+    events = await run_in_threadpool(own_events, ledger, session_id, who)
+    return StreamingResponse(
+        paced(request, session_id, events, speed),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -27,6 +27,7 @@ NOT_READ_MODELS = {
     "parked_events",
     "stream_workers",
     "api_keys",
+    "read_model_generations",
 }
 VOLATILE_COLUMNS = {"updated_at", "created_at", "applied_at"}
 

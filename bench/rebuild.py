@@ -1,0 +1,136 @@
+"""Rebuild speed: events/s of a blue/green rebuild of ``session_list`` (and ``asr_metrics``
+with it) over a generated ledger, beside PostgreSQL's COPY raw limit for as many rows.
+
+    python -m bench.rebuild [--events 100000] [--batch-size 5000]
+
+Uses ``LEDGER_DATABASE_URL``'s server (a scratch database is created and dropped) or an
+embedded PostgreSQL in a temporary directory. Prints one line per measure and a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg
+
+from infra.database import apply_schema, create_database, create_pool, drop_database, server_url
+from infra.embedded import EmbeddedPostgres
+from infra.event_store import EventStore
+from projections.rebuild import DEFAULT_BATCH_SIZE, Rebuild
+from projections.registry import read_model_schema
+from tests.builders import SessionScript
+
+EVENTS_PER_SESSION = 10  # start, 7 messages, analysis, close
+APPEND_CHUNK = 1000
+
+
+def generate(store: EventStore, events: int) -> int:
+    """Sessions of ten events over a few agents, channels and days; returns events stored."""
+    stored, pending = 0, []
+    positions = itertools.count(1)
+    for n in range(events // EVENTS_PER_SESSION):
+        at = datetime(2026, 1, 5, 8, tzinfo=UTC) + timedelta(minutes=37 * n)
+        script = SessionScript(f"bench-{n % 3}", at=at, positions=positions)
+        script.start(agent_id=f"agent-{n % 7}", contact={"email": f"c{n % 500}@example.com"})
+        for turn in range(3):
+            script.say(f"question {turn}").reply(f"answer {turn}")
+        script.say("thanks")
+        script.record(
+            "session.analyzed",
+            is_lead=n % 2 == 0,
+            auto_assessment="Yes-A" if n % 3 else "No",
+            conversation_quality=1 + n % 5,
+        )
+        script.close()
+        pending.extend(script.events)
+        if len(pending) >= APPEND_CHUNK:
+            stored += len(store.append(pending))
+            pending = []
+    if pending:
+        stored += len(store.append(pending))
+    return stored
+
+
+def measure_rebuild(url: str, batch_size: int) -> tuple[int, float]:
+    store = EventStore(url, pool_size=2, group_commit=False)
+    pool = create_pool(url, size=3, name="bench-rebuild")
+    try:
+        rebuild = Rebuild(pool, store, batch_size=batch_size)
+        started = time.perf_counter()
+        done = rebuild.run(rebuild.start("session_list", None))
+        return done.events_done, time.perf_counter() - started
+    finally:
+        pool.close()
+        store.close()
+
+
+def measure_copy(url: str, rows: int) -> float:
+    """COPY of ``rows`` narrow rows into a fresh table: the floor any bulk write sits on."""
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE bench_copy (session_id uuid, position bigint, agent text)")
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy("COPY bench_copy FROM STDIN") as copy:
+            for n in range(rows):
+                copy.write_row((uuid.uuid4(), n, f"agent-{n % 7}"))
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def run(url: str, events: int, batch_size: int) -> dict:
+    store = EventStore(url, pool_size=2, group_commit=False)
+    store.create_schema()
+    apply_schema(url, read_model_schema())
+    started = time.perf_counter()
+    stored = generate(store, events)
+    store.close()
+    print(f"generated {stored:,} events in {time.perf_counter() - started:.1f}s")
+    done, seconds = measure_rebuild(url, batch_size)
+    copy_seconds = measure_copy(url, done)
+    result = {
+        "events": done,
+        "rebuild_seconds": round(seconds, 2),
+        "rebuild_events_per_s": round(done / seconds),
+        "copy_rows_per_s": round(done / copy_seconds),
+        "batch_size": batch_size,
+    }
+    print(f"rebuild session_list: {done:,} events in {seconds:.1f}s = {done / seconds:,.0f}/s")
+    print(
+        f"COPY raw limit:       {done:,} rows in {copy_seconds:.1f}s = {done / copy_seconds:,.0f}/s"
+    )
+    print(orjson.dumps(result).decode())
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    args = parser.parse_args()
+    server = os.environ.get("LEDGER_DATABASE_URL")
+    if server:
+        url = server_url(server, f"bench_rebuild_{uuid.uuid4().hex[:8]}")
+        create_database(url)
+        try:
+            run(url, args.events, args.batch_size)
+        finally:
+            drop_database(url)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as scratch:
+        embedded = EmbeddedPostgres(Path(scratch), dbname="bench")
+        embedded.start()
+        try:
+            run(embedded.url, args.events, args.batch_size)
+        finally:
+            embedded.stop()
+
+
+if __name__ == "__main__":
+    main()
