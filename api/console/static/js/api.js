@@ -206,3 +206,29 @@ export function streamEvents(path, onEvent, { onState } = {}) {
   connect();
   return () => { stopped = true; controller?.abort(); };
 }
+
+// --- file downloads (the key goes in a header, so no plain <a href>) ----------------------
+
+/** The file name a Content-Disposition header gives (filename*= or filename=), else null. */
+export function dispositionName(header) {
+  if (!header) return null;
+  const star = /filename\*\s*=\s*(?:UTF-8'[^']*')?([^;]+)/i.exec(header);
+  if (star) {
+    try { return decodeURIComponent(star[1].trim().replace(/^"|"$/g, "")); } catch { /* fall through */ }
+  }
+  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(header);
+  return plain ? (plain[2] ?? plain[1]).trim() : null;
+}
+
+/** GET a file with the key: {blob, filename}; throws ApiError like request() does. */
+export async function fetchFile(path, params, fallbackName) {
+  const response = await fetch(path + qs(params), { headers: headers() });
+  if (!response.ok) {
+    let data = null;
+    try { data = JSON.parse(await response.text()); } catch { /* not JSON */ }
+    if (response.status === 401) window.dispatchEvent(new Event("ledger:unauthenticated"));
+    throw new ApiError(response.status, data, `GET ${path}: HTTP ${response.status}`);
+  }
+  const name = dispositionName(response.headers.get("content-disposition")) || fallbackName || path.split("/").pop();
+  return { blob: await response.blob(), filename: name.replace(/[\\/]/g, "_") };
+}

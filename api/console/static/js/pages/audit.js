@@ -1,6 +1,7 @@
 // Audit: who changed which judgement, from what to what, and why; filterable, newest first.
-import { get, operation, paths, qs, session } from "../api.js";
-import { clear, download, errorBox, fmtTime, h, notAvailable } from "../dom.js";
+import { get, operation } from "../api.js";
+import { clear, errorBox, fmtTime, h, notAvailable } from "../dom.js";
+import { exportButton, exportGroup } from "../exports.js";
 import { setParams } from "../main.js";
 
 const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
@@ -36,17 +37,12 @@ export async function render(root, { params }) {
     load(true);
   }
   const input = (name, attrs) => h("input", { ...attrs, value: f[name], "aria-label": name, "data-filter": name, onchange: (e) => { f[name] = e.target.value.trim(); apply(); } });
-  const exports = paths().filter((p) => /^\/v1\/audit.*export/.test(p) && operation(p, "get"));
   root.append(
     h("div.toolbar", h("h1", "Audit trail"),
       input("actor", { placeholder: "actor id" }), input("session", { placeholder: "session or group id" }),
       input("kind", { placeholder: "kind (e.g. flag_set)" }),
       h("label.inline", "from ", input("from", { type: "datetime-local" })), h("label.inline", "to ", input("to", { type: "datetime-local" })),
-      exports.map((p) => h("button.export", { type: "button", onclick: async () => {
-        const response = await fetch(p + qs({ ...f, from: zoned(f.from), to: zoned(f.to) }), { headers: { Authorization: `Bearer ${session.key}` } });
-        if (response.ok) download(`audit-${p.split("/").pop()}`, await response.blob());
-        else status.append(errorBox(`export: HTTP ${response.status}`));
-      } }, `Export (${p.split("/").pop()})`))),
+      exportGroup(exportButton("CSV", "/v1/exports/audit.csv", { id: "export-csv", params: () => ({ ...f, from: zoned(f.from), to: zoned(f.to) }), onError: (box) => status.append(box), title: "The audit trail (CSV) with the current filters" }))),
     h("table.list#audit-table", h("thead", h("tr", ["Recorded", "Who", "Action", "Field", "Before → after", "Reason", "On"].map((c) => h("th", c)))), body),
     h("div.footer", status, more));
   await load(true);

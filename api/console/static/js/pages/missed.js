@@ -2,6 +2,7 @@
 import { can, get, operation, post, resolveSchema, session as auth } from "../api.js";
 import { chart } from "../charts.js";
 import { append, clear, errorBox, fmtTime, h, notAvailable } from "../dom.js";
+import { exportButton, exportGroup } from "../exports.js";
 import { setParams } from "../main.js";
 
 async function detailView(root, id) {
@@ -83,7 +84,10 @@ export async function render(root, { id, params }) {
       input("agent", { placeholder: "agent id" }),
       select("status", [["", "any status"], ...statuses.map((s) => [s, s])]),
       h("label.inline", "from ", input("from", { type: "date" })), h("label.inline", "to ", input("to", { type: "date" })),
-      select("sort", [["occurrences", "most occurrences"], ["last_seen", "last seen"]])),
+      select("sort", [["occurrences", "most occurrences"], ["last_seen", "last seen"]]),
+      exportGroup(
+        exportButton("CSV", "/v1/exports/missed-questions.csv", { id: "export-csv", params: () => ({ ...f, separator: "comma" }), onError: (box) => status.append(box) }),
+        exportButton("CSV (;)", "/v1/exports/missed-questions.csv", { id: "export-csv-semicolon", params: () => ({ ...f, separator: "semicolon" }), onError: (box) => status.append(box), title: "Semicolon-separated, for Excel where the decimal mark is a comma" }))),
     h("table.list#missed-table", h("thead", h("tr", ["Question", "Agent", "Status", "Occurrences", "In range", "Sessions", "Last seen"].map((c) => h("th", c)))), body),
     h("div.footer", status, more));
   await load(true);

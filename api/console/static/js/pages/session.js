@@ -2,6 +2,7 @@
 // reviewer actions, and a History tab (raw events, a version slider, replay).
 import { can, get, operation, post, session as auth } from "../api.js";
 import { clear, debounce, errorBox, fmtDuration, fmtNumber, fmtTime, h, humanize, kv, safeUrl } from "../dom.js";
+import { exportButton, exportGroup } from "../exports.js";
 import { setParams } from "../main.js";
 import { renderMarkdown } from "../markdown.js";
 
@@ -309,7 +310,10 @@ export async function render(root, { id, params }) {
         h("h1", `${state.agent_id || "session"} · ${state.channel || ""}`),
         h("span.status", { "data-status": state.status }, state.status || ""),
         h("span.muted", ` ${state.contact?.name || ""} · started ${fmtTime(state.started_at)} · `),
-        h("code.session-id", id)),
+        h("code.session-id", id),
+        exportGroup(
+          exportButton("Transcript (txt)", "/v1/exports/sessions/{session_id}/transcript.txt", { id: "export-transcript", pathParams: { session_id: id }, title: "This session's transcript as text" }),
+          state.agent_id ? exportButton("Agent sessions (JSON)", "/v1/exports/agents/{agent_id}/sessions.json", { id: "export-agent-json", pathParams: { agent_id: state.agent_id }, title: `Every session of agent ${state.agent_id} with its transcript (JSON)` }) : null)),
       tabs, body);
     if (tab === "history") {
       stopHistory = historyTab(id, events, body);

@@ -1,7 +1,8 @@
 // Sessions: the session list (read model) with filters, sort, keyset Load More, a column
 // chooser, export links where the API has them, and live updates over SSE.
-import { get, operation, paths, qs, resolveSchema, session, streamEvents } from "../api.js";
-import { clear, debounce, download, errorBox, fmtNumber, fmtTime, h, humanize } from "../dom.js";
+import { get, operation, qs, resolveSchema, streamEvents } from "../api.js";
+import { clear, debounce, errorBox, fmtNumber, fmtTime, h, humanize } from "../dom.js";
+import { exportButton, exportGroup } from "../exports.js";
 import { setParams } from "../main.js";
 
 const PAGE_SIZE = 50;
@@ -231,22 +232,12 @@ export async function render(root, { params }) {
     load(true);
   }
 
-  // Export: routes whose path says export, under the session list; one button per format.
-  const exports = h("span.exports");
-  for (const path of paths().filter((p) => /^\/v1\/sessions.*export/.test(p) && !p.includes("{"))) {
-    const op = operation(path, "get");
-    if (!op) continue;
-    const formatParam = (op.parameters || []).find((p) => p.name === "format");
-    const formats = formatParam ? resolveSchema(formatParam.schema).enum || [null] : [null];
-    for (const format of formats) {
-      exports.append(h("button.export", { type: "button", "data-export": format || path, onclick: async () => {
-        const response = await fetch(path + qs({ ...filters, sort, order, format }), { headers: { Authorization: `Bearer ${session.key}` } });
-        if (!response.ok) { status.append(errorBox(`export: HTTP ${response.status}`)); return; }
-        const name = /filename="?([^";]+)/.exec(response.headers.get("content-disposition") || "")?.[1] || `sessions.${format || "dat"}`;
-        download(name, await response.blob());
-      } }, `Export ${format ? format.toUpperCase() : path.split("/").pop()}`));
-    }
-  }
+  // Export: the session report with the list's current filters and sort (no limit/cursor).
+  const exportQuery = () => { const { limit, cursor: _c, ...rest } = query(); return rest; };
+  const showExportError = (box) => status.append(box);
+  const exports = exportGroup(
+    exportButton("CSV", "/v1/exports/sessions.csv", { id: "export-csv", params: exportQuery, onError: showExportError, title: "The session report (CSV) with the current filters and sort" }),
+    exportButton("Excel", "/v1/exports/sessions.xlsx", { id: "export-xlsx", params: exportQuery, onError: showExportError, title: "The session report (Excel) with the current filters and sort" }));
 
   const sortSelect = h("select#sort", { "aria-label": "Sort by", onchange: () => { sort = sortSelect.value; apply(); } },
     h("option", { value: "started_at", selected: sort === "started_at" }, "Start"),
