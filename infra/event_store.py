@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -34,14 +33,6 @@ class StreamVersionTaken(Exception):
 
 class EventIdTaken(Exception):
     """An event id in the append is already stored."""
-
-
-@dataclass(frozen=True)
-class StoredRef:
-    event_id: UUID
-    stream_id: UUID
-    version: int
-    position: int
 
 
 class LedgerRecorder(PostgresApplicationRecorder):
@@ -199,4 +190,4 @@ def _violated_constraint(error: IntegrityError) -> str | None:
     return getattr(diag, "constraint_name", None)
 
 
-__all__ = ["EventIdTaken", "EventStore", "StoredRef", "StreamVersionTaken"]
+__all__ = ["EventIdTaken", "EventStore", "StreamVersionTaken"]

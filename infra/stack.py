@@ -20,7 +20,7 @@ import psycopg
 
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
 from infra.logging import get_logger
-from infra.processes import ManagedProcess, StartupFailed, free_port, port_open, wait_until
+from infra.processes import ManagedProcess, StartupFailed, free_port, port_open
 from infra.settings import Settings
 
 log = get_logger("infra.stack")
@@ -231,4 +231,4 @@ def running_endpoints(data_dir: Path) -> Endpoints | None:
         return None
 
 
-__all__ = ["Endpoints", "Stack", "running_endpoints", "wait_until"]
+__all__ = ["Endpoints", "Stack", "running_endpoints"]
