@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint format schemas clean
+.PHONY: install run test test-fast bench drills lint format schemas clean
 
 install: $(STAMP)
 
@@ -25,6 +25,14 @@ test: install
 ## Only the fast tests that need no running services
 test-fast: install
 	$(PY) -m pytest tests/unit -q
+
+## The benchmark suite at its default sizes (< 15 min on 2 cores): a table, and JSON in bench-results/
+bench: install
+	$(PY) -m bench.suite $(BENCH_ARGS)
+
+## The fault drills: each starts the real stack, injects a fault under load, counts what survived
+drills: install
+	$(PY) -m pytest tests/drills -m drills -v $(DRILLS_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from domain.envelope import Envelope
 from domain.events import (
@@ -33,39 +33,7 @@ from domain.values import Identifier
 START_META_FIELDS = frozenset({"session_id", "event_id", "occurred_at"})
 
 
-def _nul_path(value: Any, path: tuple = ()) -> tuple | None:
-    """Where the first NUL character in a JSON document is (a key or a string), if any."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list | tuple):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = (*path, key) if isinstance(key, str) and "\x00" in key else None
-        found = found or _nul_path(item, (*path, key))
-        if found:
-            return found
-    return None
-
-
-class RefusesNul(BaseModel):
-    """PostgreSQL text cannot hold a NUL character: an event carrying one would be stored, but
-    no read model could ever apply it (it would be parked), so such a request is a 422."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        found = _nul_path(data)
-        if found:
-            where = ".".join(map(str, found))
-            raise ValueError(f"{where}: NUL characters (\\u0000) are not allowed")
-        return data
-
-
-class StartSessionRequest(SessionStarted, RefusesNul):
+class StartSessionRequest(SessionStarted):
     """The ``session.started`` payload, plus the optional ids that make a retry idempotent."""
 
     session_id: UUID | None = Field(default=None, description="Client-chosen session id.")
@@ -91,7 +59,7 @@ EVENT_ITEM_MODELS = tuple(_event_item_model(cls) for cls in catalog().values())
 EventItem = Annotated[Union[EVENT_ITEM_MODELS], Field(discriminator="type")]  # noqa: UP007
 
 
-class AppendEventsRequest(RefusesNul):
+class AppendEventsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expected_version: int | None = Field(
@@ -221,7 +189,7 @@ class ErrorResponse(BaseModel):
 # means "I saw this value" and is checked, omitted means "whatever it is now".
 
 
-class CommandOptions(RefusesNul):
+class CommandOptions(BaseModel):
     event_id: UUID | None = Field(default=None, description="Makes a retry a no-op.")
     expected_version: int | None = Field(
         default=None, ge=0, description="Refuse (409) unless the stream is at this version."

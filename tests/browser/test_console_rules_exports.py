@@ -126,7 +126,7 @@ def test_rules_page_shows_versions_a_diff_and_a_shadow_rebuild(page, client):
     assert "afternoons only" in versions.inner_text()
 
     # The latest version's rules as sections, not only raw JSON.
-    page.wait_for_selector("#rule-detail h2:text-is('Version %d')" % latest)
+    page.wait_for_selector(f"#rule-detail h2:text-is('Version {latest}')")
     defaults = page.inner_text("#rule-detail .rule-section[data-section=defaults]")
     assert "Conversion ratio" in defaults and "0.8" in defaults and "13:00–17:00" in defaults
 
@@ -140,9 +140,9 @@ def test_rules_page_shows_versions_a_diff_and_a_shadow_rebuild(page, client):
 
     # Clicking an older version shows it.
     page.click(f"#versions-table tbody tr[data-version='{latest - 1}']")
-    page.wait_for_selector("#rule-detail h2:text-is('Version %d')" % (latest - 1))
+    page.wait_for_selector(f"#rule-detail h2:text-is('Version {latest - 1}')")
     page.click(f"#versions-table tbody tr[data-version='{latest}']")
-    page.wait_for_selector("#rule-detail h2:text-is('Version %d')" % latest)
+    page.wait_for_selector(f"#rule-detail h2:text-is('Version {latest}')")
 
     # Rebuild under the latest version as a shadow; the progress refreshes until caught up.
     page.click("#rebuild-button")

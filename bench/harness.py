@@ -1,0 +1,222 @@
+"""What every benchmark shares: a stack to measure, result rows, the report (a table on the
+terminal and JSON in bench-results/), and the memory sampler."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from api.auth import Role
+from api.cli.keys import issue_key
+from infra.database import create_database, drop_database, server_url
+from infra.settings import Settings
+from infra.stack import Stack
+
+RESULTS_DIR = Path("bench-results")
+MB = 1024 * 1024
+
+
+@dataclass
+class Row:
+    """One figure, beside the raw limit measured in the same run when there is one."""
+
+    figure: str
+    value: float | None
+    unit: str
+    target: str
+    met: bool | None = None
+    raw_limit: float | None = None
+    raw_unit: str = ""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or not self.raw_limit:
+            return None
+        return self.value / self.raw_limit
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (no interpolation: a reported p99 is a measured sample)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+class BenchStack:
+    """The real stack (embedded PostgreSQL and broker) in a scratch directory, with an admin
+    key, started exactly as `ledger up` starts it."""
+
+    def __init__(self, data_dir: Path, *, workspace: str = "bench") -> None:
+        self.settings = Settings(
+            database_url="",
+            kafka_bootstrap="",
+            api_port=0,
+            demo_data="none",
+            workspace=workspace,
+            relay_idle_wait=0.05,
+        )
+        env = {"LEDGER_DEMO_DATA": "none", "LEDGER_RELAY_IDLE_WAIT": "0.05"}
+        self.stack = Stack(self.settings, data_dir=data_dir, env=env)
+        self.key = ""
+
+    def __enter__(self) -> BenchStack:
+        self.stack.start()
+        self.key = issue_key(self.url, self.settings.workspace, Role.admin, "bench").secret
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stack.stop()
+
+    @property
+    def url(self) -> str:
+        return self.stack.endpoints.database_url
+
+    @property
+    def api_url(self) -> str:
+        return self.stack.endpoints.api_url
+
+    def scratch_database(self, prefix: str) -> ScratchDatabase:
+        return ScratchDatabase(server_url(self.url, f"{prefix}_{uuid.uuid4().hex[:8]}"))
+
+
+@dataclass
+class ScratchDatabase:
+    """A database of its own on the stack's server, dropped on exit."""
+
+    url: str
+
+    def __enter__(self) -> str:
+        create_database(self.url)
+        return self.url
+
+    def __exit__(self, *_exc) -> None:
+        drop_database(self.url)
+
+
+@dataclass
+class _Peak:
+    first_mb: float = 0.0
+    last_mb: float = 0.0
+    peak_mb: float = 0.0
+
+
+@dataclass
+class MemorySampler:
+    """Samples the RSS of the stack's services (re-reading their pids: a restarted worker is
+    a new process) every ``interval`` seconds while the benchmarks run."""
+
+    stack: Stack
+    interval: float = 0.5
+    peaks: dict[str, _Peak] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for name, process in list(self.stack.services.items()):
+                rss = _rss_mb(process.pid)
+                if rss is None:
+                    continue
+                peak = self.peaks.setdefault(name, _Peak(first_mb=rss))
+                peak.last_mb, peak.peak_mb = rss, max(peak.peak_mb, rss)
+
+    def rows(self, limit_mb: float = 300.0) -> list[Row]:
+        return [
+            Row(
+                f"peak RSS, {name}",
+                round(peak.peak_mb, 1),
+                "MB",
+                f"< {limit_mb:.0f} MB, flat",
+                met=peak.peak_mb < limit_mb,
+                note=f"first sample {peak.first_mb:.0f} MB, last {peak.last_mb:.0f} MB",
+            )
+            for name, peak in sorted(self.peaks.items())
+        ]
+
+
+def _rss_mb(pid: int | None) -> float | None:
+    try:
+        return psutil.Process(pid).memory_info().rss / MB if pid else None
+    except psutil.Error:
+        return None
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def table(rows: list[Row]) -> str:
+    header = ("figure", "value", "target", "raw limit", "ratio", "met", "note")
+    lines = [
+        (
+            row.figure,
+            f"{_number(row.value)} {row.unit}".strip() if row.value is not None else "not measured",
+            row.target,
+            f"{_number(row.raw_limit)} {row.raw_unit}".strip() if row.raw_limit else "—",
+            f"{row.ratio:.0%}" if row.ratio is not None else "—",
+            {True: "yes", False: "NO", None: "—"}[row.met],
+            row.note,
+        )
+        for row in rows
+    ]
+    return render_table(header, lines)
+
+
+def render_table(header: tuple, lines: list[tuple]) -> str:
+    columns = zip(header, *lines, strict=True)
+    widths = [max(len(str(cell)) for cell in column) for column in columns]
+    rendered = [
+        " | ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True))
+        for cells in [header, *lines]
+    ]
+    rendered.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(rendered)
+
+
+def machine() -> dict:
+    load1, load5, load15 = psutil.getloadavg()
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / MB / 1024, 1),
+        "python": platform.python_version(),
+        "load_average": [round(load1, 2), round(load5, 2), round(load15, 2)],
+    }
+
+
+def write_results(rows: list[Row], options: dict, started: float, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"bench-{stamp}.json"
+    document = {
+        "when": stamp,
+        "seconds": round(time.monotonic() - started, 1),
+        "options": options,
+        "machine": machine(),
+        "rows": [{**asdict(row), "ratio": row.ratio} for row in rows],
+    }
+    path.write_text(json.dumps(document, indent=2, default=str))
+    return path
