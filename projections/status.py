@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection
+from psycopg.rows import dict_row
+from pydantic import BaseModel, ConfigDict
 
 
-@dataclass(frozen=True)
-class ReadModelStatus:
+class ReadModelStatus(BaseModel):
+    """Also the API's answer (``GET /v1/projections``), so it is a pydantic model."""
+
+    model_config = ConfigDict(frozen=True)
+
     projection: str
     position: int
     lag: int
@@ -18,8 +22,9 @@ class ReadModelStatus:
     updated_at: datetime | None
 
 
-@dataclass(frozen=True)
-class ParkedEvent:
+class ParkedEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     id: int
     projection: str
     position: int | None
@@ -44,7 +49,14 @@ def read_model_status(
         (names,),
     ).fetchall()
     return [
-        ReadModelStatus(name, position, max(head_position - position, 0), applied, parked, at)
+        ReadModelStatus(
+            projection=name,
+            position=position,
+            lag=max(head_position - position, 0),
+            events_applied=applied,
+            parked=parked,
+            updated_at=at,
+        )
         for name, position, applied, at, parked in rows
     ]
 
@@ -52,10 +64,15 @@ def read_model_status(
 def parked_events(
     conn: Connection, *, projection: str | None = None, limit: int = 100
 ) -> list[ParkedEvent]:
-    rows = conn.execute(
-        "SELECT id, projection, position, stream_id::text, version, event_type, error, parked_at"
-        " FROM parked_events WHERE retried_at IS NULL"
-        " AND (%(p)s::text IS NULL OR projection = %(p)s) ORDER BY id LIMIT %(limit)s",
-        {"p": projection, "limit": limit},
-    ).fetchall()
-    return [ParkedEvent(*row) for row in rows]
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            "SELECT id, projection, position, stream_id::text AS stream_id, version, event_type,"
+            " error, parked_at"
+            " FROM parked_events WHERE retried_at IS NULL"
+            " AND (%(p)s::text IS NULL OR projection = %(p)s) ORDER BY id LIMIT %(limit)s",
+            {"p": projection, "limit": limit},
+        )
+        .fetchall()
+    )
+    return [ParkedEvent(**row) for row in rows]

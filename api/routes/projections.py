@@ -19,18 +19,12 @@ from projections.generations import (
     rebuildable,
 )
 from projections.registry import all_projections, streaming_projections
-from projections.status import ReadModelStatus, parked_events, read_model_status
+from projections.status import ParkedEvent, ReadModelStatus, parked_events, read_model_status
 
 router = APIRouter(prefix="/v1/projections", tags=["operations"], responses=ERRORS)
 
 
-class ReadModelOut(BaseModel):
-    projection: str
-    position: int
-    lag: int
-    events_applied: int
-    parked: int
-    updated_at: datetime | None
+class ReadModelOut(ReadModelStatus):
     generation: int | None = Field(None, description="The live generation, if rebuildable.")
 
 
@@ -66,17 +60,6 @@ class RebuildIn(BaseModel):
 
 class SwitchIn(BaseModel):
     generation: int = Field(ge=1)
-
-
-class ParkedOut(BaseModel):
-    id: int
-    projection: str
-    position: int | None
-    stream_id: str | None
-    version: int | None
-    event_type: str | None
-    error: str
-    parked_at: datetime
 
 
 class RetryOut(BaseModel):
@@ -115,7 +98,7 @@ def _read_model_out(
     status: ReadModelStatus, name: str, live: dict[str, Generation]
 ) -> ReadModelOut:
     generation = live[name].generation if name in live else None
-    return ReadModelOut(**{**vars(status), "projection": name}, generation=generation)
+    return ReadModelOut(**{**status.model_dump(), "projection": name}, generation=generation)
 
 
 @router.post(
@@ -144,16 +127,16 @@ def switch(name: str, body: SwitchIn, ledger: LedgerDep, who: Admin) -> Generati
     return generation_out(ledger.generations.switch(name, body.generation), who.workspace_id)
 
 
-@router.get("/parked", response_model=list[ParkedOut], summary="Events a read model refused")
+@router.get("/parked", response_model=list[ParkedEvent], summary="Events a read model refused")
 def parked(
     ledger: LedgerDep,
     who: Admin,
     projection: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[ParkedOut]:
+) -> list[ParkedEvent]:
     with ledger.pool.connection() as conn:
         rows = parked_events(conn, projection=projection, limit=limit)
-    return [ParkedOut(**vars(row)) for row in rows]
+    return rows
 
 
 @router.post("/parked/retry", response_model=RetryOut, summary="Apply parked events again")
