@@ -25,6 +25,8 @@ from infra.logging import get_logger
 from infra.verification import ChainCheckpointer
 
 log = get_logger("consumers.relay")
+# pg_try_advisory_lock(class, key) class of relay leadership: "rl" in ASCII.
+RELAY_LOCK_CLASS = 0x726C
 DELIVERY_TIMEOUT = 30.0  # seconds; the producer's own delivery timeout is 30 s too
 
 
@@ -79,17 +81,41 @@ class Relay:
         self.admin.close()
 
     def run(self, stop: threading.Event) -> None:
-        self.start()
-        try:
-            with psycopg.connect(self.store.url, autocommit=True) as listener:
+        with psycopg.connect(self.store.url, autocommit=True) as listener:
+            if not self._lead(listener, stop):
+                return
+            self.start()
+            try:
                 listener.execute(f"LISTEN {EVENTS_TABLE}")
                 while not stop.is_set():
                     if self.publish_batch() == 0:
                         # Woken at once by the store's NOTIFY on append, else poll.
                         for _ in listener.notifies(timeout=self.idle_wait, stop_after=1):
                             pass
-        finally:
-            self.close()
+            finally:
+                self.close()
+
+    def _lead(self, conn: psycopg.Connection, stop: threading.Event) -> bool:
+        """Wait until this is the one relay of its name that publishes; False if stopped first.
+
+        Two relays publishing at once would each record positions and extend the global hash
+        chain over the other's. A session-level advisory lock on the connection the relay
+        listens on makes every other one a hot standby, and PostgreSQL releases it when that
+        connection ends, so a standby takes over within ``idle_wait`` of a crash."""
+        waiting = False
+        while not stop.is_set():
+            (leading,) = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (RELAY_LOCK_CLASS, self.name)
+            ).fetchone()
+            if leading:
+                if waiting:
+                    log.info("relay taking over", relay=self.name)
+                return True
+            if not waiting:
+                log.info("another relay is publishing; standing by", relay=self.name)
+                waiting = True
+            stop.wait(self.idle_wait)
+        return False
 
     # --- work ---------------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Seconds; see ``Settings.consumer_session_timeout``.
+EMBEDDED_SESSION_TIMEOUT = 3.0
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
@@ -42,7 +45,12 @@ class Settings(BaseSettings):
     worker_batch_within: float = Field(default=0.05, gt=0)
     worker_group: str = Field(default="ledger-projections", description="Consumer group id.")
     consumer_session_timeout: float = Field(
-        default=6.0, gt=0, description="Kafka consumer session timeout (s): joins take ~half."
+        default=10.0,
+        gt=0,
+        description="Kafka consumer session timeout (s). A real cluster refuses values below"
+        " its group.min.session.timeout.ms (6 s by default); `ledger up` gives the embedded"
+        f" broker {EMBEDDED_SESSION_TIMEOUT:g} s unless this is set, since Tansu holds a new"
+        " group's join for half the session timeout.",
     )
     db_pool_size: int = Field(default=8, ge=1)
     max_append_retries: int = Field(default=5, ge=1)

@@ -21,7 +21,7 @@ import psycopg
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
 from infra.logging import get_logger
 from infra.processes import ManagedProcess, StartupFailed, free_port, port_open
-from infra.settings import Settings
+from infra.settings import EMBEDDED_SESSION_TIMEOUT, Settings
 
 log = get_logger("infra.stack")
 SERVICES = ("relay", "worker", "api")
@@ -177,7 +177,15 @@ class Stack:
             "LEDGER_KAFKA_BOOTSTRAP": self.endpoints.bootstrap,
             "LEDGER_API_PORT": port,
             "LEDGER_DATA_DIR": str(self.data_dir),
+            **self._embedded_broker_tuning(),
         }
+
+    def _embedded_broker_tuning(self) -> dict[str, str]:
+        """A short consumer session on the embedded broker, where a worker's start waits for
+        half of it (Tansu holds a group's join that long); never over the user's own value."""
+        if self.broker is None or "consumer_session_timeout" in self.settings.model_fields_set:
+            return {}
+        return {"LEDGER_CONSUMER_SESSION_TIMEOUT": str(EMBEDDED_SESSION_TIMEOUT)}
 
     def _ready(self, name: str, process: ManagedProcess) -> bool:
         if name == "api":

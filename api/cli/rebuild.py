@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TextIO
 
 from api.cli import database_url, stop_on_signals
-from api.importers.progress import BAR_WIDTH, LOG_EVERY, REDRAW_EVERY, Progress, _clock, log
+from api.importers.progress import LOG_EVERY, REDRAW_EVERY, Progress, bar, clock, log
 from infra.settings import Settings
 from projections.rebuild import DEFAULT_BATCH_SIZE, RebuildProgress
 
@@ -19,8 +20,8 @@ class RebuildBar(Progress):
     """Positions of the ledger covered, events/s and ETA: a bar on a terminal, log lines
     otherwise (``api.importers.progress``)."""
 
-    def __init__(self) -> None:
-        super().__init__(1, what="positions")
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(1, what="positions", stream=stream)
         self.last: RebuildProgress | None = None
 
     def update(self, progress: RebuildProgress) -> None:
@@ -34,7 +35,7 @@ class RebuildBar(Progress):
         p = self.last
         if p is None:
             return
-        eta = _clock(p.eta_seconds) if p.eta_seconds is not None else "?"
+        eta = clock(p.eta_seconds) if p.eta_seconds is not None else "?"
         if not self.on_terminal:
             log.info(
                 "rebuilding",
@@ -46,11 +47,9 @@ class RebuildBar(Progress):
                 eta=eta,
             )
             return
-        filled = BAR_WIDTH * min(p.position, p.head) // max(p.head, 1)
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
         self.stream.write(
-            f"\r[{bar}] {p.position:,}/{p.head:,} positions  {p.events_done:,} events"
-            f"  {p.events_per_second:,.0f} events/s  ETA {eta} "
+            f"\r{bar(p.position, p.head)} {p.position:,}/{p.head:,} positions"
+            f"  {p.events_done:,} events  {p.events_per_second:,.0f} events/s  ETA {eta} "
         )
         self.stream.flush()
 

@@ -54,15 +54,20 @@ class Progress:
                 eta_s=round(left),
             )
             return
-        filled = BAR_WIDTH * self.done // self.total
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
         self.stream.write(
-            f"\r[{bar}] {self.done:,}/{self.total:,} {self.what}  {rate:,.0f} events/s  "
-            f"ETA {_clock(left)} "
+            f"\r{bar(self.done, self.total)} {self.done:,}/{self.total:,} {self.what}"
+            f"  {rate:,.0f} events/s  "
+            f"ETA {clock(left)} "
         )
         self.stream.flush()
 
 
-def _clock(seconds: float) -> str:
+def bar(done: int, total: int) -> str:
+    """``[#####.....]``: ``done`` of ``total``, ``BAR_WIDTH`` characters wide."""
+    filled = BAR_WIDTH * min(done, total) // max(total, 1)
+    return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + "]"
+
+
+def clock(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}:{secs:02d}"
