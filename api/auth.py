@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -28,10 +30,17 @@ from domain.envelope import Actor, ActorKind
 from domain.errors import DomainError
 from domain.events import CommentAdded, EventPayload, Override, catalog
 from domain.session import HANDOVER_PERMISSION
+from infra.notifications import Listener
 
 KEY_PREFIX = "ledger_"
 KEY_ID_BYTES = 8
 KEY_SECRET_BYTES = 32
+# infra/sql/auth.sql's trigger notifies this channel of every change to a key (its id).
+KEYS_CHANNEL = "ledger_api_keys"
+# A cached key is checked again after this long even if no change was announced: the bound
+# on a revocation's delay should the listener's connection die without the process noticing.
+KEY_CACHE_SECONDS = 30.0
+REVOCATION_GRACE_SECONDS = 0.25
 # Recording reviewers' judgements (assessments, flags, tags, comments) on a session.
 REVIEW_PERMISSION = "review"
 
@@ -117,6 +126,17 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class StoredKey:
+    """An active key as stored: the key and the hash its secret must match."""
+
+    key: ApiKey
+    secret_hash: bytes
+
+    def accepts(self, secret: str) -> bool:
+        return hmac.compare_digest(self.secret_hash, _hash(secret))
+
+
+@dataclass(frozen=True)
 class IssuedKey:
     key: ApiKey
     secret: str  # the whole key string; shown once, never stored
@@ -169,6 +189,10 @@ class ApiKeys:
         )
         if not rows:
             raise UnknownKey(f"no API key {key_id!r}", field="id")
+        # The commit notified every API process (KEYS_CHANNEL); PostgreSQL delivers it to them
+        # just after, typically within a millisecond. Returning only after a grace period
+        # makes "revoked" mean refused by the next request anyone sends.
+        time.sleep(REVOCATION_GRACE_SECONDS)
         return rows[0]
 
     def any_issued(self, workspace_id: str) -> bool:
@@ -182,23 +206,91 @@ class ApiKeys:
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The active key ``presented`` is, or None (unknown, malformed, wrong, revoked)."""
-        parts = _split(presented)
-        if parts is None:
-            return None
-        key_id, secret = parts
+        return _authenticate(presented, self.active)
+
+    def active(self, key_id: str) -> StoredKey | None:
         with self.pool.connection() as conn:
             row = conn.execute(
                 f"SELECT {KEY_COLUMNS}, secret_hash FROM api_keys"
                 " WHERE id = %s AND revoked_at IS NULL",
                 (key_id,),
             ).fetchone()
-        if row is None or not hmac.compare_digest(bytes(row[-1]), _hash(secret)):
-            return None
-        return _api_key(*row[:-1])
+        return None if row is None else StoredKey(_api_key(*row[:-1]), bytes(row[-1]))
 
     def _fetch(self, query: str, params: tuple | dict) -> list[ApiKey]:
         with self.pool.connection() as conn:
             return [_api_key(*row) for row in conn.execute(query, params).fetchall()]
+
+
+class CachedKeys:
+    """``ApiKeys.authenticate`` without a database round trip for a recently verified key.
+
+    Revoking a key takes effect on the next request: the revoking transaction notifies
+    ``KEYS_CHANNEL`` as it commits, and before each lookup the listener drains whatever
+    notifications reached this process. While the listener is not connected the cache is
+    not used at all. Only active keys are cached; an unknown or wrong key always asks the
+    database, exactly as without the cache.
+    """
+
+    def __init__(self, keys: ApiKeys, database_url: str, *, ttl: float = KEY_CACHE_SECONDS):
+        self.keys = keys
+        self.ttl = ttl
+        self._entries: dict[str, tuple[StoredKey, float]] = {}
+        # Bumped by every announced change: a key read before a change must not be cached.
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.listener = Listener(database_url, KEYS_CHANNEL, self._changed).start()
+
+    def authenticate(self, presented: str) -> ApiKey | None:
+        return _authenticate(presented, self.active)
+
+    def cached(self, presented: str) -> ApiKey | None:
+        """The key if it is cached and ``presented`` matches it, with no I/O (an async
+        caller can use it on the event loop); None: ask ``authenticate``."""
+        return _authenticate(presented, self._cached)
+
+    def active(self, key_id: str) -> StoredKey | None:
+        with self._lock:
+            generation = self._generation
+        found = self._cached(key_id)
+        if found is None:
+            found = self.keys.active(key_id)
+            if found is not None:
+                self._keep(found, generation)
+        return found
+
+    def _cached(self, key_id: str) -> StoredKey | None:
+        if not self.listener.drain():
+            return None  # not listening: a revocation could go unseen
+        with self._lock:
+            entry = self._entries.get(key_id)
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _keep(self, stored: StoredKey, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._entries[stored.key.id] = (stored, time.monotonic() + self.ttl)
+
+    def _changed(self, key_id: str) -> None:
+        """A key changed (revoked, deleted); an empty id: any key may have changed."""
+        with self._lock:
+            self._generation += 1
+            if key_id:
+                self._entries.pop(key_id, None)
+            else:
+                self._entries.clear()
+
+
+def _authenticate(presented: str, active: Callable[[str], StoredKey | None]) -> ApiKey | None:
+    parts = _split(presented)
+    if parts is None:
+        return None
+    key_id, secret = parts
+    stored = active(key_id)
+    return stored.key if stored is not None and stored.accepts(secret) else None
 
 
 def _api_key(key_id, workspace_id, role, name, created_at, revoked_at) -> ApiKey:

@@ -88,10 +88,12 @@ def utcnow() -> datetime:
 class AggregateCache:
     """Recently used sessions, kept in memory so an append need not re-fold the history.
 
-    A cached session is only a starting point: before deciding, the caller catches it up
-    with whatever other processes stored since (one indexed query), and any failure evicts
-    it, so a half-applied aggregate is never reused. Striped locks serialise the appends to
-    one session within this process, so a cached object is never used by two at once.
+    A cached session is what this process last committed, so it may lag what other processes
+    stored since: an append decides on it as it is and lets the commit tell (the next
+    version is taken), then catches up and decides again (``SessionCommands``). Any failure
+    evicts it, so a half-applied aggregate is never reused. Striped locks serialise the
+    appends to one session within this process, so a cached object is never used by two at
+    once.
     """
 
     def __init__(self, capacity: int = 512, stripes: int = 256) -> None:
@@ -149,11 +151,60 @@ class SessionCommands:
         """
         _check_unique_ids(items)
         with self.cache.lock(session_id):
+            result = self._optimistic(session_id, items, caller, expected_version)
+            if result is not None:
+                return result
             for _attempt in range(self.max_retries):
                 result = self._attempt(session_id, items, caller, expected_version)
                 if result is not None:
                     return result
         raise AppendContention(f"session {session_id}: too many concurrent writers, retry")
+
+    def _optimistic(
+        self,
+        session_id: UUID,
+        items: Sequence[NewEvent],
+        caller: Caller,
+        expected_version: int | None,
+    ) -> AppendResult | None:
+        """Decide on the cached aggregate (or, for a start, on an empty one) and commit, with
+        no read first: the commit is the only round trip.
+
+        The commit's constraints stand in for the reads ``_attempt`` makes: the next version
+        is taken when another process appended since (the cache was stale, or the session
+        exists), an event id is taken when the request is a retry. On either, or on a refusal
+        (it may come from a stale state), this returns None and ``_attempt`` decides again on
+        what is stored, so neither a stale aggregate nor a retry ever reaches the ledger or the
+        caller.
+        """
+        session = self._cached_or_new(session_id, items[0], caller, expected_version)
+        if session is None:
+            return None
+        try:
+            pending = self._record(session, items, caller)
+            positions = self.store.append(pending)
+        except (DomainError, StreamVersionTaken, EventIdTaken):
+            return None  # the half-applied aggregate is dropped: _attempt replays the stream
+        self.cache.keep(session)
+        return _recorded(session_id, items, {}, pending, positions)
+
+    def _cached_or_new(
+        self, session_id: UUID, first: NewEvent, caller: Caller, expected_version: int | None
+    ) -> Session | None:
+        """The aggregate to decide on without reading, or None when only a read can tell:
+        nothing cached and no start, or a cache behind the version the caller expects (a
+        conflict must not be reported from a stale cache)."""
+        cached = self.cache.take(session_id)
+        if cached is None:
+            new = isinstance(first.payload, SessionStarted) and expected_version in (None, 0)
+            return Session(session_id) if new else None  # new: the commit says if it is not
+        if cached.state.workspace_id == caller.workspace_id and expected_version in (
+            None,
+            cached.version,
+        ):
+            return cached
+        self.cache.keep(cached)  # still a good start for _attempt's catch-up
+        return None
 
     def _attempt(
         self,
@@ -170,12 +221,7 @@ class SessionCommands:
         session = self._current(session_id, first=fresh[0], caller=caller)
         try:
             _check_expected(session, expected_version)
-            context = EventContext(**caller.model_dump(), recorded_at=self.clock())
-            for item in fresh:
-                session.record(
-                    item.payload, context, event_id=item.event_id, occurred_at=item.occurred_at
-                )
-            pending = session.collect_events()
+            pending = self._record(session, fresh, caller)
             positions = self.store.append(pending)
         except StreamVersionTaken:
             if expected_version is not None:
@@ -189,13 +235,18 @@ class SessionCommands:
         except EventIdTaken:
             return None
         self.cache.keep(session)
-        recorded = iter(
-            e.model_copy(update={"position": p}) for e, p in zip(pending, positions, strict=True)
-        )
-        return AppendResult(
-            session_id,
-            [stored[i.event_id] if i.event_id in stored else next(recorded) for i in items],
-        )
+        return _recorded(session_id, items, stored, pending, positions)
+
+    def _record(
+        self, session: Session, items: Sequence[NewEvent], caller: Caller
+    ) -> list[Envelope]:
+        """Let the aggregate decide on each item; the sealed envelopes to store."""
+        context = EventContext(**caller.model_dump(), recorded_at=self.clock())
+        for item in items:
+            session.record(
+                item.payload, context, event_id=item.event_id, occurred_at=item.occurred_at
+            )
+        return session.collect_events()
 
     def load(self, session_id: UUID, *, to_version: int | None = None) -> Session:
         history = self.store.read_stream(session_id, to_version=to_version)
@@ -228,6 +279,22 @@ class SessionCommands:
             if item.event_id in stored:
                 _check_same_event(session_id, item, stored[item.event_id])
         return stored
+
+
+def _recorded(
+    session_id: UUID,
+    items: Sequence[NewEvent],
+    stored: dict[UUID, Envelope],
+    pending: list[Envelope],
+    positions: list[int],
+) -> AppendResult:
+    """The result in the request's order: stored events as they were, new ones positioned."""
+    recorded = iter(
+        e.model_copy(update={"position": p}) for e, p in zip(pending, positions, strict=True)
+    )
+    return AppendResult(
+        session_id, [stored[i.event_id] if i.event_id in stored else next(recorded) for i in items]
+    )
 
 
 def _check_workspace(stream_id: UUID, events: Iterable[Envelope], caller: Caller) -> None:

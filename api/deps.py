@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import ApiKey, ApiKeys, Role, RoleNotGranted, Unauthenticated
+from api.auth import ApiKey, ApiKeys, CachedKeys, Role, RoleNotGranted, Unauthenticated
 from api.commands import Caller, SessionCommands, StreamCommands
 from api.consistency import ReadModelProgress, Window
 from api.queries import SessionQueries
@@ -52,19 +53,21 @@ class Ledger:
         self.pool = create_pool(database_url, size=settings.db_pool_size, name="api-queries")
         self.commands = SessionCommands(self.store, max_retries=settings.max_append_retries)
         self.streams = StreamCommands(self.store, max_retries=settings.max_append_retries)
-        self.queries = SessionQueries(self.pool)
-        self.keys = ApiKeys(self.pool)
+        self.queries = SessionQueries(self.pool, source=self.store)
+        self.keys = CachedKeys(ApiKeys(self.pool), database_url)
         self.progress = GenerationProgress(self.pool, [p.name for p in all_projections()])
         self.generations = Generations(self.pool)
         self.rebuilds = BackgroundRebuilds(self.pool, self.store)
 
     def close(self) -> None:
+        self.keys.close()
         self.rebuilds.close()
         self.pool.close()
         self.store.close()
 
 
-def get_ledger(request: Request) -> Ledger:
+async def get_ledger(request: Request) -> Ledger:
+    # async: FastAPI runs a sync dependency in its thread pool, a hop per request for nothing.
     return request.app.state.ledger
 
 
@@ -76,15 +79,18 @@ bearer_key = HTTPBearer(auto_error=False, description="`Authorization: Bearer <A
 header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_key)],
     header: Annotated[str | None, Depends(header_key)],
 ) -> ApiKey:
+    """The request's key: a recently verified one from the cache, without leaving the event
+    loop; otherwise looked up in the thread pool (a database round trip)."""
     presented = bearer.credentials if bearer else header
     if not presented:
         raise Unauthenticated("an API key is required: Authorization: Bearer <key>")
-    key = get_ledger(request).keys.authenticate(presented)
+    keys = request.app.state.ledger.keys
+    key = keys.cached(presented) or await run_in_threadpool(keys.authenticate, presented)
     if key is None:
         raise Unauthenticated("the API key is unknown or revoked")
     return key
@@ -93,7 +99,7 @@ def authenticate(
 def require(role: Role):
     """Dependency: the caller of this request, whose key must grant ``role``."""
 
-    def caller(key: Annotated[ApiKey, Depends(authenticate)]) -> Caller:
+    async def caller(key: Annotated[ApiKey, Depends(authenticate)]) -> Caller:
         if not key.grants(role):
             raise RoleNotGranted(f"this needs the {role} role; the key's role is {key.role}")
         return key.caller()

@@ -13,38 +13,62 @@ from psycopg_pool import ConnectionPool
 from api.schemas import AsrMetricsResponse, AsrMetricsRow, SessionListItem, SessionPage
 from api.session_filters import SessionListQuery, SortKey, encode_cursor, page_query
 from domain.rules import DEFAULT_RULES, RuleSet
-from projections.generations import live_table
+from projections.engine import EventSource
+from projections.generations import live_generation, live_table, rules_version
 
 LIST_COLUMNS = list(SessionListItem.model_fields)
 
 
 class SessionQueries:
-    """The session list. ``rules`` give the workspace time zone that naive times are read in.
+    """The session list, read from the live generation of ``session_list``.
 
-    ``table`` None: the live generation's table, looked up in the registry on every query, so
-    a switch-over is seen by the next request, all at once (one row flips in one UPDATE).
+    The generation is looked up in the registry on every query, so a switch-over is seen by
+    the next request, all at once (one row flips in one UPDATE). Naive times in filters are
+    read in the workspace's time zone under the generation's rules version, read from the
+    ledger (``source``); published versions never change, so each is read once.
+
+    ``table`` and ``rules`` pin both instead (tests, and reading a given generation).
     """
 
     def __init__(
-        self, pool: ConnectionPool, rules: RuleSet = DEFAULT_RULES, table: str | None = None
+        self,
+        pool: ConnectionPool,
+        rules: RuleSet = DEFAULT_RULES,
+        table: str | None = None,
+        source: EventSource | None = None,
     ) -> None:
         self.pool = pool
         self.rules = rules
         self._table = table
+        self.source = source
+        self._published: dict[tuple[str, int], RuleSet] = {}
 
     @property
     def table(self) -> str:
         return _table(self.pool, self._table, "session_list")
 
+    def view(self, workspace_id: str) -> tuple[str, RuleSet]:
+        """The table to read and the rules its rows were derived under, for one workspace."""
+        if self._table is not None or self.source is None:
+            return self.table, self.rules
+        with self.pool.connection() as conn:
+            generation = live_generation(conn, "session_list")
+        version = generation.rules_version(workspace_id)
+        key = (workspace_id, version)
+        if key not in self._published:
+            self._published[key] = rules_version(self.source, workspace_id, version)
+        return generation.tables["session_list"], self._published[key]
+
     def page(self, workspace_id: str, query: SessionListQuery | None = None) -> SessionPage:
         """One page of the sessions matching every filter, keyset-paginated."""
         query = query or SessionListQuery()
+        table, rules = self.view(workspace_id)
         built = page_query(
             query,
-            table=self.table,
+            table=table,
             columns=LIST_COLUMNS,
             workspace_id=workspace_id,
-            zone=self.rules.defaults.zone,
+            zone=rules.defaults.zone,
             now=datetime.now(UTC),
         )
         rows = _fetch(self.pool, built.statement, built.params)

@@ -102,7 +102,13 @@ def seal_envelope(document: dict[str, Any]) -> Envelope:
 
 def is_sealed(envelope: Envelope) -> bool:
     """Whether the envelope's hash covers the bytes it will be stored as."""
-    return compute_hash(envelope.to_document()) == envelope.hash
+    return sealed_document(envelope) is not None
+
+
+def sealed_document(envelope: Envelope) -> dict[str, Any] | None:
+    """The document the envelope is stored as, or None when its hash does not cover it."""
+    document = envelope.to_document()
+    return document if compute_hash(document) == envelope.hash else None
 
 
 def encode_document(document: dict[str, Any]) -> bytes:

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1, le=1024)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes sharing the port (uvicorn workers)."
+    )
     workspace: str = Field(default="default", description="Workspace of unauthenticated calls.")
     log_level: str = "info"
     log_json: bool | None = Field(default=None, description="None: JSON unless on a terminal.")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import signal
 import sys
 
 from api.cli import require, stop_on_signals
 from api.cli.keys import DEMO_KEY_FILE, ensure_demo_admin_key
 from infra.processes import StartupFailed
-from infra.settings import Settings
+from infra.settings import Settings, get_settings
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
@@ -52,17 +56,35 @@ def _print_endpoints(stack, endpoints, demo_key: str | None = None) -> None:
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
-
-    url = require(settings.database_url, "LEDGER_DATABASE_URL")
+    require(settings.database_url, "LEDGER_DATABASE_URL")
+    # By import path, so that each of several worker processes builds its own app.
     uvicorn.run(
-        create_app(settings, url),
+        f"{__name__}:app_from_environment",
+        factory=True,
         host=settings.api_host,
         port=settings.api_port,
+        workers=settings.api_workers,
         log_level="warning",
         access_log=False,
     )
     return 0
+
+
+def app_from_environment():
+    """The API app of one (worker) process, configured from the LEDGER_* environment."""
+    from api.app import create_app
+
+    settings = get_settings()
+    if settings.api_workers > 1:
+        _exit_with_parent()
+    return create_app(settings, require(settings.database_url, "LEDGER_DATABASE_URL"))
+
+
+def _exit_with_parent() -> None:
+    """A worker whose supervisor is killed outright (SIGKILL) would keep serving the port
+    and block the API's restart: have Linux stop it with its parent."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def cmd_relay(settings: Settings, _args: argparse.Namespace) -> int:

@@ -16,7 +16,25 @@ router = APIRouter(prefix="/v1", tags=["ingest"], responses=ERRORS)
 
 
 def append_response(result: AppendResult, response: Response) -> AppendResponse:
-    response.status_code = 200 if result.duplicate else 201
+    response.status_code = _status(result)
+    return _answer(result)
+
+
+def append_json(result: AppendResult) -> Response:
+    """The answer serialised once: returning the model would have FastAPI validate it again
+    against the route's ``response_model`` (which stays, for the OpenAPI document)."""
+    return Response(
+        _answer(result).model_dump_json(),
+        status_code=_status(result),
+        media_type="application/json",
+    )
+
+
+def _status(result: AppendResult) -> int:
+    return 200 if result.duplicate else 201
+
+
+def _answer(result: AppendResult) -> AppendResponse:
     return AppendResponse(
         session_id=result.stream_id,
         version=result.version,
@@ -37,12 +55,10 @@ def append_response(result: AppendResult, response: Response) -> AppendResponse:
     response_model=AppendResponse,
     summary="Start a session (idempotent by event_id)",
 )
-def start_session(
-    body: StartSessionRequest, response: Response, ledger: LedgerDep, who: Ingest
-) -> AppendResponse:
+def start_session(body: StartSessionRequest, ledger: LedgerDep, who: Ingest) -> Response:
     item = NewEvent(body.payload(), body.event_id, body.occurred_at)
     result = ledger.commands.start(body.session_id or new_session_id(), item, who)
-    return append_response(result, response)
+    return append_json(result)
 
 
 @router.post(
@@ -54,11 +70,10 @@ def start_session(
 def append_events(
     session_id: UUID,
     body: AppendEventsRequest,
-    response: Response,
     ledger: LedgerDep,
     who: Ingest,
-) -> AppendResponse:
+) -> Response:
     check_may_record(who, [e.payload for e in body.events])
     items = [NewEvent(e.payload, e.event_id, e.occurred_at) for e in body.events]
     result = ledger.commands.append(session_id, items, who, expected_version=body.expected_version)
-    return append_response(result, response)
+    return append_json(result)

@@ -11,7 +11,7 @@ import pytest
 from api.commands import Caller, NewEvent, SessionCommands
 from domain.envelope import SYSTEM_ACTOR
 from domain.errors import VersionConflict
-from domain.events import MessageRecorded, SessionStarted
+from domain.events import MessageRecorded, SessionClosed, SessionStarted
 
 CALLER = Caller(workspace_id="w1", actor=SYSTEM_ACTOR)
 
@@ -108,3 +108,53 @@ def test_read_stream_up_to_a_version(store, as_of_version):
     events = store.read_stream(session_id, to_version=as_of_version)
     assert [e.version for e in events] == list(range(1, as_of_version + 1))
     assert [e.position for e in events] == sorted(e.position for e in events)
+
+
+# --- appends decided on the cached aggregate, with the commit as the only check --------------
+
+
+def test_a_retry_decided_on_the_cached_aggregate_returns_the_stored_events(store):
+    commands = SessionCommands(store)
+    session_id = started(commands)
+    items = [said("a", uuid.uuid4()), said("b", uuid.uuid4())]
+    first = commands.append(session_id, items, CALLER)
+    retried = commands.append(session_id, items, CALLER)
+    assert retried.duplicate and not first.duplicate
+    assert [e.hash for e in retried.events] == [e.hash for e in first.events]
+    assert [e.position for e in retried.events] == [e.position for e in first.events]
+    assert len(store.read_stream(session_id)) == 3
+
+
+def test_a_retry_the_rules_would_now_refuse_is_still_a_duplicate(store):
+    commands = SessionCommands(store)
+    session_id = started(commands)
+    item = said("before the close", uuid.uuid4())
+    commands.append(session_id, [item], CALLER)
+    commands.append(session_id, [NewEvent(SessionClosed())], CALLER)
+    assert commands.append(session_id, [item], CALLER).duplicate
+
+
+def test_a_retried_start_in_another_process_is_a_duplicate(store):
+    event_id = uuid.uuid4()
+    start = NewEvent(SessionStarted(agent_id="a", channel="web"), event_id)
+    session_id = uuid.uuid4()
+    first = SessionCommands(store).start(session_id, start, CALLER)
+    retried = SessionCommands(store).start(session_id, start, CALLER)
+    assert retried.duplicate and retried.events[0].hash == first.events[0].hash
+
+
+def test_a_cache_behind_another_process_never_decides_what_is_stored(store):
+    """Two processes (two caches) on one session: each commit is checked against the stored
+    head, so a stale cache is caught up, never used to store or refuse."""
+    here, elsewhere = SessionCommands(store), SessionCommands(store)
+    session_id = started(here)
+    here.append(session_id, [said("here")], CALLER)  # cached here at version 2
+    elsewhere.append(session_id, [said("elsewhere")], CALLER)  # now at 3
+    assert here.append(session_id, [said("blind")], CALLER).version == 4
+    elsewhere.append(session_id, [said("again")], CALLER)  # 5; here's cache says 4
+    with pytest.raises(VersionConflict):
+        here.append(session_id, [said("pinned")], CALLER, expected_version=4)
+    assert here.append(session_id, [said("pinned")], CALLER, expected_version=5).version == 6
+    history = store.read_stream(session_id)
+    assert [e.version for e in history] == list(range(1, 7))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(history))
