@@ -10,7 +10,9 @@ have all of them registered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -34,6 +36,11 @@ P = TypeVar("P", bound=EventPayload)
 _CATALOG: dict[str, type[EventPayload]] = {}
 # (event_type, from_version) -> function turning a document of from_version into from_version+1
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+# (id of the stored document, type, schema version) -> (the document, its payload), while a
+# ``decoding_once`` scope is open in this context (thread or task); None outside of one.
+_DECODED: ContextVar[dict[tuple[int, str, int], tuple[dict[str, Any], EventPayload]] | None] = (
+    ContextVar("decoded_payloads", default=None)
+)
 
 
 def event(cls: type[P]) -> type[P]:
@@ -86,8 +93,37 @@ def upcast(event_type: str, schema_version: int, document: dict[str, Any]) -> di
 
 
 def decode_payload(event_type: str, schema_version: int, document: dict[str, Any]) -> EventPayload:
-    """Read a stored payload as the current model, upcasting older schema versions."""
+    """Read a stored payload as the current model, upcasting older schema versions; inside
+    ``decoding_once``, each document only the first time."""
+    decoded = _DECODED.get()
+    if decoded is None:
+        return _decode(event_type, schema_version, document)
+    # The entry holds the document, so its id cannot be reused by another while the scope
+    # lasts; the payload models are frozen, so every reader may share one.
+    key = (id(document), event_type, schema_version)
+    entry = decoded.get(key)
+    if entry is None:
+        entry = decoded[key] = (document, _decode(event_type, schema_version, document))
+    return entry[1]
+
+
+def _decode(event_type: str, schema_version: int, document: dict[str, Any]) -> EventPayload:
     return payload_class(event_type).model_validate(upcast(event_type, schema_version, document))
+
+
+@contextmanager
+def decoding_once() -> Iterator[None]:
+    """A scope (one batch of the projection engine) in which ``decode_payload`` validates
+    each stored document once, however many read models fold it: pydantic validation is a
+    large part of what a fold costs. Nested scopes share the outermost one's decodings."""
+    if _DECODED.get() is not None:
+        yield
+        return
+    token = _DECODED.set({})
+    try:
+        yield
+    finally:
+        _DECODED.reset(token)
 
 
 def parse_payload(event_type: str, document: dict[str, Any]) -> EventPayload:

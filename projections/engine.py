@@ -19,6 +19,7 @@ from psycopg import Cursor
 from psycopg_pool import ConnectionPool
 
 from domain.envelope import Envelope, decode_document
+from domain.events import decoding_once
 
 # Parked before a read model could be told apart (an undecodable message): retried for all.
 ANY_PROJECTION = "*"
@@ -52,6 +53,11 @@ class Projection(Protocol):
       claimed an identifier first decides a merge). Kafka interleaves partitions, so such a
       read model is fed from the event store's log instead, from its own position cursor up
       to the batch's newest position, and only with ``event_types`` (empty: all types).
+
+    A fold that needs an event's typed payload calls ``domain.events.decode_payload``: within
+    a batch the engine decodes each envelope's payload once for all read models
+    (``decoding_once``), so nothing needs passing around. Optional, for rebuilds:
+    ``defer_indexes(cur)`` and ``restore_indexes(cur)`` (see ``projections.rebuild``).
     """
 
     name: str
@@ -117,11 +123,13 @@ class ProjectionEngine:
         commits its own progress with the rows)."""
         by_stream = _group_by_stream(events)
         applied_total = 0
-        for projection in projections:
-            if getattr(projection, "order", STREAM_ORDER) == GLOBAL_ORDER:
-                applied_total += self._apply_in_log_order(cur, projection, by_stream)
-            else:
-                applied_total += self._apply_per_stream(cur, projection, by_stream)
+        # Every read model that folds an event of the batch shares one decoding of its payload.
+        with decoding_once():
+            for projection in projections:
+                if getattr(projection, "order", STREAM_ORDER) == GLOBAL_ORDER:
+                    applied_total += self._apply_in_log_order(cur, projection, by_stream)
+                else:
+                    applied_total += self._apply_per_stream(cur, projection, by_stream)
         return applied_total
 
     def park(
@@ -290,6 +298,26 @@ def _log_cursor(cur: Cursor, projection: str) -> int:
     return cur.fetchone()[0]
 
 
+# One statement, one round trip, for every stream of the batch (a rebuild's has thousands)
+# and the read model's status: the WITH part runs although nothing reads its result.
+_RECORD_APPLIED = """
+WITH streams AS (
+    INSERT INTO projection_streams (projection, stream_id, version, position)
+    SELECT %(projection)s, * FROM unnest(%(streams)s::uuid[], %(versions)s::bigint[],
+                                         %(positions)s::bigint[])
+    ON CONFLICT (projection, stream_id) DO UPDATE
+    SET version = GREATEST(projection_streams.version, EXCLUDED.version),
+        position = GREATEST(projection_streams.position, EXCLUDED.position)
+)
+INSERT INTO projection_status (projection, position, events_applied)
+VALUES (%(projection)s, %(top)s, %(count)s)
+ON CONFLICT (projection) DO UPDATE SET
+    position = GREATEST(projection_status.position, EXCLUDED.position),
+    events_applied = projection_status.events_applied + EXCLUDED.events_applied,
+    updated_at = now()
+"""
+
+
 def _record_applied(
     cur: Cursor,
     projection: str,
@@ -298,24 +326,18 @@ def _record_applied(
     applied: int | None = None,
     position: int | None = None,
 ) -> None:
-    heads = [
-        (projection, sid, max(e.version for e in evs), max(e.position or 0 for e in evs))
-        for sid, evs in todo.items()
-    ]
-    cur.executemany(
-        "INSERT INTO projection_streams (projection, stream_id, version, position)"
-        " VALUES (%s, %s, %s, %s) ON CONFLICT (projection, stream_id) DO UPDATE"
-        " SET version = GREATEST(projection_streams.version, EXCLUDED.version),"
-        " position = GREATEST(projection_streams.position, EXCLUDED.position)",
-        heads,
-    )
+    versions = [max(e.version for e in evs) for evs in todo.values()]
+    positions = [max(e.position or 0 for e in evs) for evs in todo.values()]
     count = applied if applied is not None else sum(len(evs) for evs in todo.values())
-    top = position if position is not None else max(p for *_, p in heads)
+    top = position if position is not None else max(positions)
     cur.execute(
-        "INSERT INTO projection_status (projection, position, events_applied) VALUES (%s, %s, %s)"
-        " ON CONFLICT (projection) DO UPDATE SET"
-        " position = GREATEST(projection_status.position, EXCLUDED.position),"
-        " events_applied = projection_status.events_applied + EXCLUDED.events_applied,"
-        " updated_at = now()",
-        (projection, top, count),
+        _RECORD_APPLIED,
+        {
+            "projection": projection,
+            "streams": list(todo),
+            "versions": versions,
+            "positions": positions,
+            "top": top,
+            "count": count,
+        },
     )

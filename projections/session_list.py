@@ -4,22 +4,24 @@
 (``_evolve``), then every figure derived from those facts (who is responsible, duration and
 length class, the local day, the lead/ASR figures) is recomputed from the row as a whole
 (``_derive``), so an override that arrives later changes the figures exactly as if it had been
-there from the start. ``SessionListProjection`` loads the rows a batch touches, folds the
-batch into them, writes them back in one ``executemany`` upsert, then refreshes the read
+there from the start; ``fold_all`` folds a session's events of a batch in one draft and
+derives once, which gives the same row. ``SessionListProjection`` loads the rows a batch
+touches, folds the batch into them, writes them back in one upsert, then refreshes the read
 models derived from these rows (``asr_metrics``) in the same transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 from functools import singledispatch
+from types import SimpleNamespace
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
+import orjson
 from psycopg import Cursor, sql
-from psycopg.types.json import Jsonb
 
 from domain.asr import SessionFacts, effective_assessment, session_asr
 from domain.envelope import Envelope
@@ -149,19 +151,48 @@ _ARRAY_COLUMNS = frozenset(f.name for f in fields(SessionRow) if f.type.startswi
 
 
 def fold(row: SessionRow | None, event: Envelope, rules: RuleSet = DEFAULT_RULES) -> SessionRow:
-    payload = decode_payload(event.type, event.schema_version, event.payload)
-    if row is None:
-        row = SessionRow(session_id=event.stream_id, workspace_id=event.workspace_id)
-    row = _evolve(payload, row, event)
-    row = replace(row, version=event.version, position=event.position or row.position)
-    return _derive(row, rules)
+    folded = fold_all(row, [event], rules)
+    assert folded is not None  # one event always makes a row
+    return folded
 
 
 def fold_all(
     row: SessionRow | None, events: Sequence[Envelope], rules: RuleSet = DEFAULT_RULES
 ) -> SessionRow | None:
+    """``fold`` over ``events``, computed as one: the facts of every event go into one mutable
+    draft, and the figures are derived once at the end. That is the same row as folding event
+    by event, because the figures depend only on the facts (no ``_evolve`` reads a figure),
+    and it spares a ~75-field copy per event and a recompute of the figures per event."""
+    if not events:
+        return row
+    draft = _Draft(**(vars(row) if row else _new_row(events[0])))
     for event in events:
-        row = fold(row, event, rules)
+        _evolve(decode_payload(event.type, event.schema_version, event.payload), draft, event)
+        draft.version = event.version
+        draft.position = event.position or draft.position
+    _derive(draft, rules)
+    return _row_of(vars(draft))
+
+
+class _Draft(SimpleNamespace):
+    """A ``SessionRow``'s fields while ``fold_all`` changes them in place; never leaves it."""
+
+
+_DEFAULTS = {f.name: f.default for f in fields(SessionRow) if f.default is not MISSING}
+
+
+def _new_row(first: Envelope) -> dict[str, Any]:
+    return {**_DEFAULTS, "session_id": first.stream_id, "workspace_id": first.workspace_id}
+
+
+def _row_of(values: dict[str, Any]) -> SessionRow:
+    """``SessionRow(**values)`` for a value of every column, without the frozen dataclass's
+    ``__init__``: its ~75 ``object.__setattr__`` calls (~27 µs a row) cost more than folding
+    a session's events of a batch into the row."""
+    if len(values) != len(COLUMNS):
+        raise TypeError(f"not the columns of a session row: {sorted(values)}")
+    row = object.__new__(SessionRow)
+    row.__dict__.update(values)
     return row
 
 
@@ -169,92 +200,85 @@ def fold_all(
 
 
 @singledispatch
-def _evolve(_payload: EventPayload, row: SessionRow, _event: Envelope) -> SessionRow:
-    return row  # events that do not change a list column
+def _evolve(_payload: EventPayload, row: _Draft, _event: Envelope) -> None:
+    return  # events that do not change a list column
 
 
 @_evolve.register
-def _(payload: SessionStarted, row: SessionRow, event: Envelope) -> SessionRow:
+def _(payload: SessionStarted, row: _Draft, event: Envelope) -> None:
     location = payload.location
-    return replace(
-        _with_contact(row, payload.contact),
-        agent_id=payload.agent_id,
-        agent_version=payload.agent_version,
-        channel=payload.channel.value,
-        deployment=payload.deployment,
-        integration=payload.integration,
-        external_id=payload.external_id or payload.contact.external_id,
-        ip=payload.ip,
-        country=location.country if location else None,
-        region=location.region if location else None,
-        city=location.city if location else None,
-        utm=dict(payload.utm),
-        started_at=event.occurred_at,
-    )
+    row.agent_id = payload.agent_id
+    row.agent_version = payload.agent_version
+    row.channel = payload.channel.value
+    row.deployment = payload.deployment
+    row.integration = payload.integration
+    row.ip = payload.ip
+    row.country = location.country if location else None
+    row.region = location.region if location else None
+    row.city = location.city if location else None
+    row.utm = dict(payload.utm)
+    row.started_at = event.occurred_at
+    _with_contact(row, payload.contact)
+    row.external_id = payload.external_id or payload.contact.external_id
 
 
-def _with_contact(row: SessionRow, contact: Contact) -> SessionRow:
-    """The row with every contact field ``contact`` knows taking precedence."""
-    return replace(
-        row,
-        contact_name=contact.name or row.contact_name,
-        contact_email=contact.email or row.contact_email,
-        contact_phone=contact.phone or row.contact_phone,
-        external_id=row.external_id or contact.external_id,
-    )
+def _with_contact(row: _Draft, contact: Contact) -> None:
+    """Every contact field ``contact`` knows takes precedence."""
+    row.contact_name = contact.name or row.contact_name
+    row.contact_email = contact.email or row.contact_email
+    row.contact_phone = contact.phone or row.contact_phone
+    row.external_id = row.external_id or contact.external_id
 
 
 @_evolve.register
-def _(payload: ContactIdentified, row: SessionRow, _event: Envelope) -> SessionRow:
-    return _with_contact(row, payload.contact)
+def _(payload: ContactIdentified, row: _Draft, _event: Envelope) -> None:
+    _with_contact(row, payload.contact)
 
 
 @_evolve.register
-def _(payload: MessageRecorded, row: SessionRow, event: Envelope) -> SessionRow:
+def _(payload: MessageRecorded, row: _Draft, event: Envelope) -> None:
     counter = _COUNTER_OF_ROLE.get(payload.author_role)
     if counter is None:
-        return row
+        return
     last = row.last_message_at
-    row = replace(
-        row,
-        message_count=row.message_count + 1,
-        last_message_at=event.occurred_at if last is None or event.occurred_at > last else last,
-        has_attachments=row.has_attachments or bool(payload.attachments),
-        **{counter: getattr(row, counter) + 1},
-    )
+    row.message_count += 1
+    row.last_message_at = event.occurred_at if last is None or event.occurred_at > last else last
+    row.has_attachments = row.has_attachments or bool(payload.attachments)
+    setattr(row, counter, getattr(row, counter) + 1)
     if payload.author_role is AuthorRole.customer:
-        row = replace(row, customer_message_ids=(*row.customer_message_ids, payload.message_id))
-    return row
+        row.customer_message_ids = (*row.customer_message_ids, payload.message_id)
 
 
 @_evolve.register
-def _(payload: QuestionMissed, row: SessionRow, _event: Envelope) -> SessionRow:
-    row = replace(row, missed_question_count=row.missed_question_count + 1)
+def _(payload: QuestionMissed, row: _Draft, _event: Envelope) -> None:
+    row.missed_question_count += 1
     if payload.message_id not in row.customer_message_ids:
-        return row  # a question missed on a non-customer message counts, but not in a run
+        return  # a question missed on a non-customer message counts, but not in a run
     ordinal = row.customer_message_ids.index(payload.message_id)
-    return replace(row, missed_ordinals=tuple(sorted({*row.missed_ordinals, ordinal})))
+    row.missed_ordinals = tuple(sorted({*row.missed_ordinals, ordinal}))
 
 
 @_evolve.register
-def _(payload: SentimentScored, row: SessionRow, _event: Envelope) -> SessionRow:
+def _(payload: SentimentScored, row: _Draft, _event: Envelope) -> None:
     if payload.scope is SentimentScope.session:
-        return replace(row, sentiment=payload.label.value)
+        row.sentiment = payload.label.value
+        return
     negative = set(row.negative_message_ids)
     # A message's later score replaces its earlier one, so it may also clear the flag.
     if payload.label is SentimentLabel.negative:
         negative.add(payload.message_id)
     else:
         negative.discard(payload.message_id)
-    return replace(row, negative_message_ids=tuple(sorted(negative)))
+    row.negative_message_ids = tuple(sorted(negative))
 
 
 def _adds_distinct(payload_type: type[P], column: str, value_of: Callable[[P], str]) -> None:
     """Register the evolution that adds the payload's value to a distinct-values column."""
 
-    def add(payload: P, row: SessionRow, _event: Envelope) -> SessionRow:
+    def add(payload: P, row: _Draft, _event: Envelope) -> None:
         value, present = value_of(payload), getattr(row, column)
-        return row if value in present else replace(row, **{column: (*present, value)})
+        if value not in present:
+            setattr(row, column, (*present, value))
 
     _evolve.register(payload_type)(add)
 
@@ -265,65 +289,68 @@ _adds_distinct(FormSubmitted, "forms", lambda payload: payload.form_name)
 
 
 @_evolve.register
-def _(payload: TagAdded, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(row, tags=tuple(sorted({*row.tags, payload.tag})))
+def _(payload: TagAdded, row: _Draft, _event: Envelope) -> None:
+    row.tags = tuple(sorted({*row.tags, payload.tag}))
 
 
 @_evolve.register
-def _(payload: TagRemoved, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(row, tags=tuple(tag for tag in row.tags if tag != payload.tag))
+def _(payload: TagRemoved, row: _Draft, _event: Envelope) -> None:
+    row.tags = tuple(tag for tag in row.tags if tag != payload.tag)
 
 
 @_evolve.register
-def _(_payload: HandoverRequested, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(row, handover_requested=True, status=SessionStatus.handed_over.value)
+def _(_payload: HandoverRequested, row: _Draft, _event: Envelope) -> None:
+    row.handover_requested = True
+    row.status = SessionStatus.handed_over.value
 
 
 @_evolve.register
-def _(payload: HumanAgentAssigned, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(
-        row,
-        human_agent_id=payload.agent_id,
-        human_agent_name=payload.agent_name or None,
-        status=SessionStatus.handed_over.value,
-    )
+def _(payload: HumanAgentAssigned, row: _Draft, _event: Envelope) -> None:
+    row.human_agent_id = payload.agent_id
+    row.human_agent_name = payload.agent_name or None
+    row.status = SessionStatus.handed_over.value
 
 
 @_evolve.register
-def _(_payload: SessionResolved, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(row, status=SessionStatus.resolved.value)
+def _(_payload: SessionResolved, row: _Draft, _event: Envelope) -> None:
+    row.status = SessionStatus.resolved.value
 
 
 @_evolve.register
-def _(_payload: SessionClosed, row: SessionRow, event: Envelope) -> SessionRow:
-    return replace(row, status=SessionStatus.closed.value, finished_at=event.occurred_at)
+def _(_payload: SessionClosed, row: _Draft, event: Envelope) -> None:
+    row.status = SessionStatus.closed.value
+    row.finished_at = event.occurred_at
+
+
+# What the list shows of an analysis as it is, under the payload's own field names.
+_ANALYSIS_COLUMNS = (
+    "summary",
+    "session_type",
+    "units",
+    "actual_result",
+    "expected_result",
+    "conversation_quality",
+    "is_lead",
+    "refused",
+    "unavailable",
+)
 
 
 @_evolve.register
-def _(payload: SessionAnalyzed, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(
-        row,
-        summary=payload.summary,
-        session_type=payload.session_type,
-        units=payload.units,
-        actual_result=payload.actual_result,
-        expected_result=payload.expected_result,
-        conversation_quality=payload.conversation_quality,
-        is_lead=payload.is_lead,
-        refused=payload.refused,
-        unavailable=payload.unavailable,
-        auto_assessment=payload.auto_assessment.value,
-    )
+def _(payload: SessionAnalyzed, row: _Draft, _event: Envelope) -> None:
+    for column in _ANALYSIS_COLUMNS:
+        setattr(row, column, getattr(payload, column))
+    row.auto_assessment = payload.auto_assessment.value
 
 
 @_evolve.register
-def _(payload: HumanAssessmentSet, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(row, human_assessment=payload.assessment.value)
+def _(payload: HumanAssessmentSet, row: _Draft, _event: Envelope) -> None:
+    row.human_assessment = payload.assessment.value
 
 
 @_evolve.register
-def _(_payload: HumanAssessmentCleared, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(row, human_assessment=None)
+def _(_payload: HumanAssessmentCleared, row: _Draft, _event: Envelope) -> None:
+    row.human_assessment = None
 
 
 # The row column each flag sets; is_opportunity is an override of a derived figure.
@@ -331,45 +358,38 @@ _FLAG_COLUMN = {flag: flag.value for flag in Flag} | {Flag.is_opportunity: "oppo
 
 
 @_evolve.register
-def _(payload: FlagSet, row: SessionRow, _event: Envelope) -> SessionRow:
-    return replace(row, **{_FLAG_COLUMN[payload.flag]: payload.value})
+def _(payload: FlagSet, row: _Draft, _event: Envelope) -> None:
+    setattr(row, _FLAG_COLUMN[payload.flag], payload.value)
 
 
 # --- figures: what the rules make of the facts --------------------------------------------------
 
 
-def _derive(row: SessionRow, rules: RuleSet) -> SessionRow:
+def _derive(row: _Draft, rules: RuleSet) -> None:
+    row.rules_version = rules.version
     if row.started_at is None:
-        return replace(row, rules_version=rules.version)
+        return
     agent_rules = rules_for(rules, row.agent_id)
     end = row.finished_at or row.last_message_at or row.started_at
     duration = max(0, int((end - row.started_at).total_seconds()))
     figures = session_asr(_facts(row), agent_rules)
     auto, human = row.auto_assessment, row.human_assessment
-    return replace(
-        row,
-        responsible=_responsible(row),
-        duration_seconds=duration,
-        session_length=agent_rules.session_length.classify(duration).value,
-        started_day=row.started_at.astimezone(agent_rules.zone).date(),
-        has_customer_responses=row.customer_message_count > 0,
-        negative_sentiment=row.sentiment == SentimentLabel.negative
-        or bool(row.negative_message_ids),
-        longest_missed_run=longest_run(row.missed_ordinals),
-        effective_assessment=effective_assessment(auto, human),  # type: ignore[arg-type]
-        corrected_by_reviewer=human is not None and human != auto,
-        lead_value=figures.lead_value,
-        is_opportunity=figures.is_opportunity,
-        conversion_ratio=figures.conversion_ratio,
-        in_working_hours=figures.in_working_hours,
-        recognition=figures.recognition,
-        success_factor=figures.success_factor,
-        asr=figures.asr,
-        rules_version=rules.version,
+    row.responsible = _responsible(row)
+    row.duration_seconds = duration
+    row.session_length = agent_rules.session_length.classify(duration).value
+    row.started_day = row.started_at.astimezone(agent_rules.zone).date()
+    row.has_customer_responses = row.customer_message_count > 0
+    row.negative_sentiment = row.sentiment == SentimentLabel.negative or bool(
+        row.negative_message_ids
     )
+    row.longest_missed_run = longest_run(row.missed_ordinals)
+    row.effective_assessment = effective_assessment(auto, human)  # type: ignore[arg-type]
+    row.corrected_by_reviewer = human is not None and human != auto
+    # Every ASR figure is a column of the same name.
+    row.__dict__.update(vars(figures))
 
 
-def _facts(row: SessionRow) -> SessionFacts:
+def _facts(row: _Draft) -> SessionFacts:
     assert row.started_at is not None
     return SessionFacts(
         started_at=row.started_at,
@@ -385,7 +405,7 @@ def _facts(row: SessionRow) -> SessionFacts:
     )
 
 
-def _responsible(row: SessionRow) -> str:
+def _responsible(row: _Draft) -> str:
     if row.human_agent_id is not None:
         return "human"
     return "unassigned" if row.handover_requested else "ai"
@@ -429,11 +449,31 @@ class SessionListProjection:
         self.rules = WorkspaceRules.of_any(rules)
         self.table = table
         self.derived = tuple(derived)
+        self._statements: dict[str, str] = {}
 
     def schema(self) -> list[str]:
         # The table name is ours (a rebuild's table beside the live one), never a caller's value.
         own = schema_sql("session_list.sql").replace("session_list", self.table)
         return [own, *(script for model in self.derived for script in model.schema())]
+
+    def defer_indexes(self, cur: Cursor) -> None:
+        """Drop the indexes only the list's readers use, before a rebuild loads the table
+        (nobody reads a ``building`` generation): one index build over the loaded rows is
+        far cheaper than keeping ~12 indexes up to date row by row (measured: 5,300 rows/s
+        inserted with them, 41,000 without). Kept: the primary key (the upsert) and the
+        metric-group index (``asr_metrics`` refreshes its groups by it every batch)."""
+        cur.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND c.relname <> %s",
+            (sql.Identifier(self.table).as_string(cur), f"{self.table}_metric_group"),
+        )
+        for (index,) in cur.fetchall():
+            cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index)))
+
+    def restore_indexes(self, cur: Cursor) -> None:
+        """Create what ``defer_indexes`` dropped: the schema creates only what is missing."""
+        for script in self.schema():
+            cur.execute(script)
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         # Other streams (rules, missed-question decisions) have no row on the list.
@@ -453,26 +493,38 @@ class SessionListProjection:
             model.refresh(cur, changed)
 
     def _load(self, cur: Cursor, ids: list[UUID]) -> dict[UUID, SessionRow]:
-        query = sql.SQL("SELECT {cols} FROM {table} WHERE session_id = ANY(%s)").format(
-            cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), table=sql.Identifier(self.table)
-        )
-        cur.execute(query, (ids,))
+        cur.execute(self._statement(cur, _LOAD), (ids,))
         return {record[0]: _from_record(record) for record in cur.fetchall()}
 
     def _store(self, cur: Cursor, rows: list[SessionRow]) -> None:
-        updates = sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in COLUMNS[1:]
-        )
-        query = sql.SQL(
-            "INSERT INTO {table} ({cols}) VALUES ({vals})"
-            " ON CONFLICT (session_id) DO UPDATE SET {u}"
-        ).format(
-            table=sql.Identifier(self.table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)),
-            u=updates,
-        )
-        cur.executemany(query, [_to_record(row) for row in rows])
+        """All rows in one statement with one parameter, the rows as a JSON array: a batch
+        of a rebuild has thousands of ~75-column rows, and a statement per row (or psycopg
+        adapting each value) cost more than the fold; orjson writes the dataclasses in C."""
+        if rows:
+            cur.execute(self._statement(cur, _STORE), (orjson.dumps(rows).decode(),))
+
+    def _statement(self, cur: Cursor, template: str) -> str:
+        """``template`` over this table's name and the columns, composed once: composing
+        ~75 identifiers per batch cost more than a small batch's own rows."""
+        statement = self._statements.get(template)
+        if statement is None:
+            composed = sql.SQL(template).format(
+                table=sql.Identifier(self.table),
+                cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+                updates=sql.SQL(", ").join(
+                    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in COLUMNS[1:]
+                ),
+            )
+            statement = self._statements[template] = composed.as_string(cur)
+        return statement
+
+
+_LOAD = "SELECT {cols} FROM {table} WHERE session_id = ANY(%s)"
+_STORE = (
+    "INSERT INTO {table} ({cols}) SELECT {cols}"
+    " FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
+    " ON CONFLICT (session_id) DO UPDATE SET {updates}"
+)
 
 
 def _from_record(record: tuple[Any, ...]) -> SessionRow:
@@ -480,14 +532,4 @@ def _from_record(record: tuple[Any, ...]) -> SessionRow:
         name: tuple(value) if name in _ARRAY_COLUMNS else value
         for name, value in zip(COLUMNS, record, strict=True)
     }
-    return SessionRow(**values)
-
-
-def _to_record(row: SessionRow) -> tuple[Any, ...]:
-    return tuple(_to_column(name, getattr(row, name)) for name in COLUMNS)
-
-
-def _to_column(name: str, value: Any) -> Any:
-    if name in _ARRAY_COLUMNS:
-        return list(value)
-    return Jsonb(value) if name == "utm" and value is not None else value
+    return _row_of(values)
