@@ -19,13 +19,17 @@ NEXT_CURSOR = Field(description="Pass as ?cursor= for the next page; null on the
 class MissedQuestionGroup(BaseModel):
     group_id: UUID = Field(description="Also the id of the group's missed_question stream.")
     agent_id: str
-    question: str = Field(description="The wording, whitespace-normalised.")
+    question: str = Field(
+        description="The group's wording, normalised as its rules version says (by default:"
+        " whitespace collapsed)."
+    )
     status: str = Field(description="unresolved, resolved or ignored")
     occurrences: int = Field(description="Since the agent began.")
     occurrences_in_range: int | None = Field(description="Within from..to, when given.")
     sessions: int = Field(description="Distinct sessions, since the agent began.")
     first_seen: datetime
     last_seen: datetime
+    rules_version: int = Field(description="The workspace's rules version that grouped it.")
 
 
 class MissedQuestionPage(BaseModel):

@@ -90,13 +90,24 @@ def contact_identifiers(
 
 
 def normalise_question(text: str) -> str:
-    """Runs of whitespace collapsed to one space, ends stripped; case and punctuation kept."""
+    """The built-in normalisation (``MissedQuestionNormalisation()``'s): runs of whitespace
+    collapsed to one space, ends stripped; case and punctuation kept."""
     return " ".join(text.split())
 
 
 def missed_question_group_id(workspace_id: str, agent_id: str, question: str) -> uuid.UUID:
-    """The id of a missed-question group, which is also the id of its ``missed_question`` stream."""
-    key = orjson.dumps([workspace_id, agent_id, normalise_question(question)]).decode()
+    """The id of the group ``question`` (as reported) falls in under the built-in
+    normalisation, which is also the id of its ``missed_question`` stream.
+
+    It is the question's *wording id*: a reviewer's status recorded on it stays the question's
+    when rules that normalise differently regroup it (``projections.missed_questions``)."""
+    return normalised_question_group_id(workspace_id, agent_id, normalise_question(question))
+
+
+def normalised_question_group_id(workspace_id: str, agent_id: str, wording: str) -> uuid.UUID:
+    """The id of the group of questions whose normalised wording is ``wording``, taken as it
+    is: the caller normalised it, under whichever rules it groups by."""
+    key = orjson.dumps([workspace_id, agent_id, wording]).decode()
     return uuid.uuid5(MISSED_QUESTION_NAMESPACE, key)
 
 

@@ -202,6 +202,10 @@ class MissedQuestionNormalisation(_Rules):
         return text.casefold() if self.case_fold else text
 
 
+# An E.164 country calling code, digits only: 1 to 3 of them, never starting with 0.
+CountryCallingCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}$")]
+
+
 class RuleSet(_Rules):
     """One workspace's whole set of rules at one version (0: the built-in defaults)."""
 
@@ -211,6 +215,12 @@ class RuleSet(_Rules):
         default_factory=dict, description="Per agent id: the rules that differ for it."
     )
     lead_merge_identifiers: frozenset[LeadIdentifier] = frozenset(LeadIdentifier)
+    default_country_code: CountryCallingCode | None = Field(
+        default=None,
+        description="E.164 country calling code (digits, e.g. '44') that a phone number"
+        " written without an international prefix is read in; none: such numbers do not"
+        " merge leads.",
+    )
     missed_questions: MissedQuestionNormalisation = MissedQuestionNormalisation()
 
 

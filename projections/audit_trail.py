@@ -31,7 +31,7 @@ from domain.events import (
     decode_payload,
 )
 from projections.batch import executemany
-from projections.engine import schema_sql
+from projections.tables import over, schema_over
 
 _FROM_PAYLOAD = object()
 
@@ -128,22 +128,28 @@ def audit_entry(event: Envelope) -> AuditEntry | None:
 
 COLUMNS = tuple(AuditEntry.__dataclass_fields__)
 INSERT = (
-    f"INSERT INTO audit_trail ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-    " ON CONFLICT (event_id) DO NOTHING"
+    f"INSERT INTO {{audit_trail}} ({', '.join(COLUMNS)})"
+    f" VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (event_id) DO NOTHING"
 )
 
 
 class AuditTrailProjection:
     name = "audit_trail"
 
+    def __init__(self, *, table: str = "audit_trail", name: str = "audit_trail") -> None:
+        # ``name`` keys the exactly-once bookkeeping: a rebuilt generation has its own.
+        self.name = name
+        self.tables = {"audit_trail": table}
+        self.insert = over(INSERT, self.tables)
+
     def schema(self) -> list[str]:
-        return [schema_sql("audit_trail.sql")]
+        return [schema_over("audit_trail.sql", self.tables)]
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         entries = [
             entry for events in streams.values() for e in events if (entry := audit_entry(e))
         ]
-        executemany(cur, INSERT, [_values(entry) for entry in entries])
+        executemany(cur, self.insert, [_values(entry) for entry in entries])
 
 
 def _values(entry: AuditEntry) -> tuple:

@@ -19,6 +19,13 @@ first statement of its transaction and reads the registry after it got it; a reb
 *exclusive* for the transaction that applies the last events and turns ``building`` into
 ``shadow``, and ``switch`` takes it for the one UPDATE that flips ``live``/``retired``. Why no
 event is lost is argued in ``projections.rebuild``.
+
+A log-ordered read model (``leads``, ``order = "global"``) keeps, instead of per-stream
+versions, a log cursor: ``projection_status.position`` under its bookkeeping key, so each
+generation has its own. The argument holds for it as it is: the rebuild's last transaction
+leaves the generation's cursor at the head H it applied up to, and a worker batch after it
+reads the log from that cursor to its newest position (H, p], under the row lock of the cursor,
+so every event after H is applied once, and none at or before H again.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from psycopg import Connection, Cursor
+from psycopg import Connection, Cursor, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -38,7 +45,12 @@ from domain.errors import DomainError
 from domain.rules import RuleSet, WorkspaceRules
 from domain.rules_events import published_rules, ruleset_stream_id
 from projections.asr_metrics import AsrMetrics
+from projections.audit_trail import AuditTrailProjection
 from projections.engine import EventSource, Projection, schema_sql
+from projections.leads import TABLES as LEAD_TABLES
+from projections.leads import LeadsProjection
+from projections.missed_questions import TABLES as MISSED_QUESTION_TABLES
+from projections.missed_questions import MissedQuestionsProjection
 from projections.session_list import SessionListProjection
 
 # pg_advisory_xact_lock key of the switch-over: "gen-swch" in ASCII.
@@ -88,11 +100,33 @@ def _session_list(name: str, tables: dict[str, str], rules: WorkspaceRules) -> P
     return SessionListProjection(rules, table=tables["session_list"], derived=[metrics], name=name)
 
 
+def _missed_questions(name: str, tables: dict[str, str], rules: WorkspaceRules) -> Projection:
+    # How wordings are normalised before they are grouped is the rules'.
+    return MissedQuestionsProjection(rules, tables=tables, name=name)
+
+
+def _leads(name: str, tables: dict[str, str], rules: WorkspaceRules) -> Projection:
+    # Which identifiers merge, and national phone numbers' country, are the rules'.
+    return LeadsProjection(rules, tables=tables, name=name)
+
+
+def _audit_trail(name: str, tables: dict[str, str], _rules: WorkspaceRules) -> Projection:
+    return AuditTrailProjection(table=tables["audit_trail"], name=name)
+
+
 REBUILDABLE = {
-    "session_list": Rebuildable("session_list", ("session_list", "asr_metrics"), _session_list)
+    spec.name: spec
+    for spec in (
+        Rebuildable("session_list", ("session_list", "asr_metrics"), _session_list),
+        Rebuildable("missed_questions", MISSED_QUESTION_TABLES, _missed_questions),
+        Rebuildable("leads", LEAD_TABLES, _leads),
+        Rebuildable("audit_trail", ("audit_trail",), _audit_trail),
+    )
 }
-# A table derived inside another read model's transaction is rebuilt with that read model.
-ALIASES = {"asr_metrics": "session_list"}
+# Every table of a read model (asr_metrics, lead_members) is rebuilt with that read model.
+ALIASES = {
+    table: spec.name for spec in REBUILDABLE.values() for table in spec.tables if table != spec.name
+}
 
 
 def rebuildable(name: str) -> Rebuildable:
@@ -100,7 +134,7 @@ def rebuildable(name: str) -> Rebuildable:
     if spec is None:
         raise UnknownReadModel(
             f"{name!r} cannot be rebuilt; rebuildable: {', '.join(sorted(REBUILDABLE))}"
-            f" (asr_metrics is rebuilt with session_list)",
+            " (each with all its tables, e.g. asr_metrics with session_list)",
             field="name",
         )
     return spec
@@ -255,7 +289,7 @@ class Generations:
                     field="generation",
                 )
             for table in target.tables.values():
-                conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
             for bookkeeping in ("projection_streams", "projection_status"):
                 conn.execute(f"DELETE FROM {bookkeeping} WHERE projection = %s", (target.key,))
             _set_status(conn, target, DROPPED)

@@ -9,12 +9,20 @@ Merging: the lead whose first session started first survives (ties: the smaller 
 final partition and its lead ids do not depend on the order events arrive in. Storage is
 re-pointed on the other axis, size: members and identifiers belong to a cluster, and a merge
 moves the smaller cluster's rows into the larger one.
+
+Rules: per workspace, ``lead_merge_identifiers`` say which identifier kinds merge leads and
+``default_country_code`` the country a phone number without an international prefix is read
+in (``domain.rules``); each merge records its workspace's rules version. A generation is built
+under one rules version per workspace, so a rebuild under rules that stop merging on phone
+re-partitions from the first event: leads joined only by a phone number stay apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from uuid import UUID
 
 from psycopg import Cursor
@@ -31,9 +39,11 @@ from domain.events import (
     decode_payload,
 )
 from domain.identity import ContactIdentifier, contact_identifiers, lead_id_for_session
+from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules
 from domain.session_state import SessionStatus
 from projections.batch import executemany
-from projections.engine import GLOBAL_ORDER, schema_sql
+from projections.engine import GLOBAL_ORDER
+from projections.tables import schema_over, statements, table_map
 
 # (workspace, kind, normalised value): identifiers never merge across workspaces
 IdentifierKey = tuple[str, str, str]
@@ -45,6 +55,7 @@ STATUS_AFTER = {
     SessionClosed.event_type: SessionStatus.closed,
 }
 FOLDED_TYPES = frozenset({SessionStarted.event_type, ContactIdentified.event_type, *STATUS_AFTER})
+TABLES = ("leads", "lead_members", "lead_identifiers", "lead_merges")
 
 
 @dataclass
@@ -104,10 +115,12 @@ class Merge:
 
 @dataclass
 class LeadBook:
-    """The slice of the union-find a batch touches; ``apply`` folds one event into it."""
+    """The slice of the union-find a batch touches; ``apply`` folds one event into it.
 
-    rules_version: int = 0
-    default_country_code: str | None = None
+    ``rules`` say per workspace which identifier kinds merge leads (an identifier of another
+    kind is not a lead identifier at all) and the country of national phone numbers."""
+
+    rules: WorkspaceRules = field(default_factory=WorkspaceRules)
     leads: dict[UUID, LeadNode] = field(default_factory=dict)
     alive: dict[UUID, UUID] = field(default_factory=dict)  # cluster -> its surviving lead
     identifiers: dict[IdentifierKey, UUID] = field(default_factory=dict)  # -> cluster
@@ -138,15 +151,17 @@ class LeadBook:
         contact = getattr(payload, "contact", None)
         if contact is None:
             return []
+        rules = self.rules.of(event.workspace_id)
         found = contact_identifiers(
             email=contact.email,
             phone=contact.phone,
             external_id=contact.external_id,
-            default_country_code=self.default_country_code,
+            default_country_code=rules.default_country_code,
         )
         if isinstance(payload, SessionStarted):
             found += contact_identifiers(external_id=payload.external_id)
-        return list(dict.fromkeys((event.workspace_id, i.kind.value, i.value) for i in found))
+        merging = [i for i in found if i.kind.value in rules.lead_merge_identifiers]
+        return list(dict.fromkeys((event.workspace_id, i.kind.value, i.value) for i in merging))
 
     # --- events -------------------------------------------------------------------------------
 
@@ -214,7 +229,7 @@ class LeadBook:
                 session_id=event.stream_id,
                 position=event.position,
                 occurred_at=event.occurred_at,
-                rules_version=self.rules_version,
+                rules_version=self.rules.of(survivor.workspace_id).version,
                 moved_sessions=smaller.size,
                 from_cluster=moved,
                 to_cluster=kept,
@@ -240,6 +255,7 @@ class LeadBook:
 
 
 # --- SQL ------------------------------------------------------------------------------------
+# Fields in braces are the tables (see ``projections.tables``).
 
 MEMBER_COLUMNS = (
     "session_id, workspace_id, cluster_id, channel, agent_id, started_at, status, contact_name,"
@@ -248,41 +264,57 @@ MEMBER_COLUMNS = (
 LEAD_COLUMNS = (
     "lead_id, workspace_id, cluster_id, first_session_id, first_started_at, size, merged_into"
 )
-LOAD_MEMBERS = f"SELECT {MEMBER_COLUMNS} FROM lead_members WHERE session_id = ANY(%s)"
+LOAD_MEMBERS = f"SELECT {MEMBER_COLUMNS} FROM {{lead_members}} WHERE session_id = ANY(%s)"
 LOAD_IDENTIFIERS = (
-    "SELECT workspace_id, kind, value, cluster_id FROM lead_identifiers"
+    "SELECT workspace_id, kind, value, cluster_id FROM {lead_identifiers}"
     " WHERE (workspace_id, kind, value) IN"
     " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))"
 )
 LOAD_ALIVE_LEADS = (
-    f"SELECT {LEAD_COLUMNS} FROM leads WHERE cluster_id = ANY(%s) AND merged_into IS NULL"
+    f"SELECT {LEAD_COLUMNS} FROM {{leads}} WHERE cluster_id = ANY(%s) AND merged_into IS NULL"
 )
-# Serialises the workspace's lead merging across workers that consume other partitions.
-LOCK_WORKSPACE = "SELECT pg_advisory_xact_lock(hashtextextended('leads:' || %s, 0))"
-REPOINT = tuple(
-    f"UPDATE {table} SET cluster_id = %s WHERE cluster_id = %s"
+# Serialises the workspace's lead merging across workers that consume other partitions; per
+# leads table, so a rebuild does not wait for the live generation's workers.
+LOCK_WORKSPACE = "SELECT pg_advisory_xact_lock(hashtextextended(%s || ':' || %s, 0))"
+REPOINT = {
+    f"repoint_{table}": f"UPDATE {{{table}}} SET cluster_id = %s WHERE cluster_id = %s"
     for table in ("lead_members", "lead_identifiers", "leads")
-)
+}
 STORE_LEADS = (
-    f"INSERT INTO leads ({LEAD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO {{leads}} ({LEAD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (lead_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,"
     " size = EXCLUDED.size, merged_into = EXCLUDED.merged_into"
 )
 STORE_MEMBERS = (
-    f"INSERT INTO lead_members ({MEMBER_COLUMNS})"
+    f"INSERT INTO {{lead_members}} ({MEMBER_COLUMNS})"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE"
     " SET cluster_id = EXCLUDED.cluster_id, status = EXCLUDED.status,"
     " contact_name = EXCLUDED.contact_name, email = EXCLUDED.email, phone = EXCLUDED.phone,"
     " external_id = EXCLUDED.external_id, version = EXCLUDED.version"
 )
 INSERT_IDENTIFIERS = (
-    "INSERT INTO lead_identifiers (workspace_id, kind, value, cluster_id, first_event_id,"
+    "INSERT INTO {lead_identifiers} (workspace_id, kind, value, cluster_id, first_event_id,"
     " first_session_id, first_position) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 INSERT_MERGES = (
-    "INSERT INTO lead_merges (merged_id, survivor_id, workspace_id, identifier_kind,"
+    "INSERT INTO {lead_merges} (merged_id, survivor_id, workspace_id, identifier_kind,"
     " identifier_value, event_id, session_id, position, occurred_at, rules_version,"
     " moved_sessions) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+# The values of INSERT_MERGES, in its column order.
+MERGE_VALUES = attrgetter(
+    "merged_id",
+    "survivor_id",
+    "workspace_id",
+    "identifier.kind",
+    "identifier.value",
+    "event_id",
+    "session_id",
+    "position",
+    "occurred_at",
+    "rules_version",
+    "moved_sessions",
 )
 
 
@@ -292,12 +324,32 @@ class LeadsProjection:
     order = GLOBAL_ORDER
     event_types = tuple(sorted(FOLDED_TYPES))
 
-    def __init__(self, rules_version: int = 0, default_country_code: str | None = None) -> None:
-        self.rules_version = rules_version
-        self.default_country_code = default_country_code
+    def __init__(
+        self,
+        rules: RuleSet | WorkspaceRules = DEFAULT_RULES,
+        *,
+        tables: Mapping[str, str] | None = None,
+        name: str = "leads",
+    ) -> None:
+        # ``name`` keys the exactly-once bookkeeping, here the log cursor: a rebuilt
+        # generation has its own.
+        self.name = name
+        self.rules = WorkspaceRules.of_any(rules)
+        self.tables = table_map(TABLES, tables)
+        self.sql = statements(
+            self.tables,
+            load_members=LOAD_MEMBERS,
+            load_identifiers=LOAD_IDENTIFIERS,
+            load_alive_leads=LOAD_ALIVE_LEADS,
+            store_leads=STORE_LEADS,
+            store_members=STORE_MEMBERS,
+            insert_identifiers=INSERT_IDENTIFIERS,
+            insert_merges=INSERT_MERGES,
+            **REPOINT,
+        )
 
     def schema(self) -> list[str]:
-        return [schema_sql("leads.sql")]
+        return [schema_over("leads.sql", self.tables)]
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         # Merges depend on which session claimed an identifier first: fold in global order.
@@ -308,75 +360,47 @@ class LeadsProjection:
         if not events:
             return
         decoded = [(e, decode_payload(e.type, e.schema_version, e.payload)) for e in events]
-        book = LeadBook(self.rules_version, self.default_country_code)
+        book = LeadBook(self.rules)
         for workspace_id in sorted({e.workspace_id for e in events}):
-            cur.execute(LOCK_WORKSPACE, (workspace_id,))
-        _load(cur, book, decoded)
+            cur.execute(LOCK_WORKSPACE, (self.tables["leads"], workspace_id))
+        self._load(cur, book, decoded)
         for event, payload in decoded:
             book.apply(event, payload)
-        _store(cur, book)
+        self._store(cur, book)
 
+    def _load(
+        self, cur: Cursor, book: LeadBook, decoded: list[tuple[Envelope, EventPayload]]
+    ) -> None:
+        cur.execute(self.sql.load_members, (list({e.stream_id for e, _ in decoded}),))
+        for row in cur.fetchall():
+            book.members[row[0]] = Member(*row)
+        keys = list({key for e, p in decoded for key in book.identifiers_in(e, p)})
+        if keys:
+            columns = [list(column) for column in zip(*keys, strict=True)]
+            cur.execute(self.sql.load_identifiers, columns)
+            book.identifiers.update({(r[0], r[1], r[2]): r[3] for r in cur.fetchall()})
+        clusters = {m.cluster_id for m in book.members.values()} | set(book.identifiers.values())
+        cur.execute(self.sql.load_alive_leads, (list(clusters),))
+        for row in cur.fetchall():
+            book.add_lead(LeadNode(*row))
 
-def _load(cur: Cursor, book: LeadBook, decoded: list[tuple[Envelope, EventPayload]]) -> None:
-    cur.execute(LOAD_MEMBERS, (list({e.stream_id for e, _ in decoded}),))
-    for row in cur.fetchall():
-        book.members[row[0]] = Member(*row)
-    keys = list({key for e, p in decoded for key in book.identifiers_in(e, p)})
-    if keys:
-        cur.execute(LOAD_IDENTIFIERS, [list(column) for column in zip(*keys, strict=True)])
-        book.identifiers.update({(r[0], r[1], r[2]): r[3] for r in cur.fetchall()})
-    clusters = {m.cluster_id for m in book.members.values()} | set(book.identifiers.values())
-    cur.execute(LOAD_ALIVE_LEADS, (list(clusters),))
-    for row in cur.fetchall():
-        book.add_lead(LeadNode(*row))
-
-
-def _store(cur: Cursor, book: LeadBook) -> None:
-    # Rows the slice did not load (older members, dead leads) follow their cluster in order.
-    for query in REPOINT:
-        executemany(cur, query, [(m.to_cluster, m.from_cluster) for m in book.merges])
-    executemany(
-        cur,
-        STORE_LEADS,
-        [
-            (
-                n.lead_id,
-                n.workspace_id,
-                n.cluster_id,
-                n.first_session_id,
-                n.first_started_at,
-                n.size,
-                n.merged_into,
-            )
-            for n in book.leads.values()
-        ],
-    )
-    executemany(cur, STORE_MEMBERS, [tuple(vars(m).values()) for m in book.members.values()])
-    executemany(
-        cur,
-        INSERT_IDENTIFIERS,
-        [
-            (*seen.key, book.identifiers[key], seen.event_id, seen.session_id, seen.position)
-            for key, seen in book.new_identifiers.items()
-        ],
-    )
-    executemany(
-        cur,
-        INSERT_MERGES,
-        [
-            (
-                m.merged_id,
-                m.survivor_id,
-                m.workspace_id,
-                m.identifier.kind,
-                m.identifier.value,
-                m.event_id,
-                m.session_id,
-                m.position,
-                m.occurred_at,
-                m.rules_version,
-                m.moved_sessions,
-            )
-            for m in book.merges
-        ],
-    )
+    def _store(self, cur: Cursor, book: LeadBook) -> None:
+        # Rows the slice did not load (older members, dead leads) follow their cluster in order.
+        repointed = [(m.to_cluster, m.from_cluster) for m in book.merges]
+        for table in REPOINT:
+            executemany(cur, getattr(self.sql, table), repointed)
+        executemany(
+            cur, self.sql.store_leads, [tuple(vars(n).values()) for n in book.leads.values()]
+        )
+        executemany(
+            cur, self.sql.store_members, [tuple(vars(m).values()) for m in book.members.values()]
+        )
+        executemany(
+            cur,
+            self.sql.insert_identifiers,
+            [
+                (*seen.key, book.identifiers[key], seen.event_id, seen.session_id, seen.position)
+                for key, seen in book.new_identifiers.items()
+            ],
+        )
+        executemany(cur, self.sql.insert_merges, [MERGE_VALUES(m) for m in book.merges])

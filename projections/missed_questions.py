@@ -1,17 +1,30 @@
-"""missed_questions: what the agent could not answer, grouped by exact (whitespace-normalised)
-wording per workspace and agent, with every occurrence, the daily share of customer messages
+"""missed_questions: what the agent could not answer, grouped per workspace and agent by its
+wording as the workspace's rules normalise it (``RuleSet.missed_questions``; by default
+whitespace collapsed, case kept), with every occurrence, the daily share of customer messages
 missed, and per session the misses and the longest run of consecutive missed messages.
 
-``fold`` is pure (session state, event -> state, changes); ``summarise`` adds a batch's
+``fold`` is pure (session state, event, rules -> state, changes); ``summarise`` adds a batch's
 changes up; ``MissedQuestionsProjection`` loads the states a batch touches and writes the
 summary with one set-based statement per table.
+
+Statuses across regroupings: a reviewer's status is an event on the stream of the group id
+they saw. Under the built-in normalisation a group's id is its *wording id*
+(``missed_question_group_id``), so every status recorded before any rules change is on a
+wording id. Rules that normalise further (case folding) merge wordings into one group with an
+id of its own; ``missed_question_wordings`` keeps, per group, the wording ids of its members
+that differ from the group's id, and a group's status is the newest (by log position) of the
+statuses recorded on its own id and on those wording ids (``api.read_models``). Status rows
+stay keyed by their stream, as recorded, so that a rebuild under other rules needs nothing but
+the events.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass, field, replace
 from datetime import date, datetime
+from operator import attrgetter
 from uuid import UUID
 
 from psycopg import Cursor
@@ -25,11 +38,20 @@ from domain.events import (
     SessionStarted,
     decode_payload,
 )
-from domain.identity import missed_question_group_id, normalise_question
+from domain.identity import missed_question_group_id, normalised_question_group_id
+from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules
 from projections.batch import executemany
-from projections.engine import schema_sql
+from projections.tables import schema_over, statements, table_map
 
 MISSED_QUESTION_STREAM = "missed_question"
+TABLES = (
+    "missed_question_groups",
+    "missed_question_occurrences",
+    "missed_question_status",
+    "missed_question_daily",
+    "missed_question_sessions",
+    "missed_question_wordings",
+)
 FOLDED_TYPES = frozenset(
     {SessionStarted.event_type, MessageRecorded.event_type, QuestionMissed.event_type}
 )
@@ -59,10 +81,11 @@ class SessionMisses:
 
 @dataclass(frozen=True)
 class Occurrence:
-    group_id: UUID
+    group_id: UUID  # under the rules the read model is built under
+    wording_id: UUID  # the group id under the built-in normalisation: see the module doc
     workspace_id: str
     agent_id: str
-    question: str  # normalised: the group's wording
+    question: str  # normalised by the rules: the group's wording
     text: str  # as the agent reported it
     session_id: UUID
     message_id: str
@@ -70,6 +93,7 @@ class Occurrence:
     version: int
     position: int | None
     first_in_session: bool  # the session's first miss of this group: one more distinct session
+    rules_version: int
 
 
 @dataclass(frozen=True)
@@ -84,8 +108,11 @@ class DayCount:
 Change = Occurrence | DayCount
 
 
-def fold(state: SessionMisses | None, event: Envelope) -> tuple[SessionMisses | None, list[Change]]:
-    """The session's state after ``event``, and the changes the event makes to the read model."""
+def fold(
+    state: SessionMisses | None, event: Envelope, rules: RuleSet = DEFAULT_RULES
+) -> tuple[SessionMisses | None, list[Change]]:
+    """The session's state after ``event``, and the changes the event makes to the read model
+    under ``rules`` (the session's workspace's)."""
     if event.type not in FOLDED_TYPES:
         return state, []
     payload = decode_payload(event.type, event.schema_version, event.payload)
@@ -95,7 +122,7 @@ def fold(state: SessionMisses | None, event: Envelope) -> tuple[SessionMisses | 
         return state, []
     if isinstance(payload, MessageRecorded):
         return _message(state, payload, event)
-    return _missed(state, payload, event)
+    return _missed(state, payload, event, rules)
 
 
 def _message(
@@ -110,14 +137,16 @@ def _message(
 
 
 def _missed(
-    state: SessionMisses, payload: QuestionMissed, event: Envelope
+    state: SessionMisses, payload: QuestionMissed, event: Envelope, rules: RuleSet
 ) -> tuple[SessionMisses, list[Change]]:
-    group_id = missed_question_group_id(state.workspace_id, state.agent_id, payload.question)
+    wording = rules.missed_questions.normalise(payload.question)
+    group_id = normalised_question_group_id(state.workspace_id, state.agent_id, wording)
     occurrence = Occurrence(
         group_id=group_id,
+        wording_id=missed_question_group_id(state.workspace_id, state.agent_id, payload.question),
         workspace_id=state.workspace_id,
         agent_id=state.agent_id,
-        question=normalise_question(payload.question),
+        question=wording,
         text=payload.question,
         session_id=state.session_id,
         message_id=payload.message_id,
@@ -125,6 +154,7 @@ def _missed(
         version=event.version,
         position=event.position,
         first_in_session=group_id not in state.group_ids,
+        rules_version=rules.version,
     )
     changes: list[Change] = [occurrence]
     day = state.customer_messages.get(payload.message_id)
@@ -149,6 +179,7 @@ class GroupDelta:
     sessions: int
     first_seen: datetime
     last_seen: datetime
+    rules_version: int
 
     def add(self, occurrence: Occurrence) -> None:
         self.occurrences += 1
@@ -166,6 +197,8 @@ class Summary:
     days: dict[tuple[str, str, date], list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0])
     )
+    # (group id, wording id, workspace) of members whose wording id is not the group's
+    wordings: set[tuple[UUID, UUID, str]] = field(default_factory=set)
 
 
 def summarise(changes: list[Change]) -> Summary:
@@ -178,6 +211,8 @@ def summarise(changes: list[Change]) -> Summary:
         else:
             summary.occurrences.append(change)
             _add_to_group(summary.groups, change)
+            if change.wording_id != change.group_id:
+                summary.wordings.add((change.group_id, change.wording_id, change.workspace_id))
     return summary
 
 
@@ -186,7 +221,14 @@ def _add_to_group(groups: dict[UUID, GroupDelta], occurrence: Occurrence) -> Non
     if delta is None:
         at = occurrence.occurred_at
         delta = GroupDelta(
-            occurrence.workspace_id, occurrence.agent_id, occurrence.question, 0, 0, at, at
+            occurrence.workspace_id,
+            occurrence.agent_id,
+            occurrence.question,
+            0,
+            0,
+            at,
+            at,
+            occurrence.rules_version,
         )
         groups[occurrence.group_id] = delta
     delta.add(occurrence)
@@ -194,12 +236,15 @@ def _add_to_group(groups: dict[UUID, GroupDelta], occurrence: Occurrence) -> Non
 
 @dataclass(frozen=True)
 class StatusRow:
+    """A missed_question stream's newest status; its fields in STORE_STATUS's column order."""
+
     group_id: UUID
     workspace_id: str
     status: str
     reason: str | None
     changed_at: datetime
     version: int
+    position: int | None  # orders statuses of different streams (a group and its wordings)
 
 
 def status_row(event: Envelope) -> StatusRow:
@@ -212,6 +257,7 @@ def status_row(event: Envelope) -> StatusRow:
         payload.reason,
         event.occurred_at,
         event.version,
+        event.position,
     )
 
 
@@ -220,10 +266,10 @@ def status_row(event: Envelope) -> StatusRow:
 LOAD_SESSIONS = (
     "SELECT session_id, workspace_id, agent_id, customer_message_ids, customer_message_days,"
     " missed_message_ids, group_ids, missed_count"
-    " FROM missed_question_sessions WHERE session_id = ANY(%s)"
+    " FROM {missed_question_sessions} WHERE session_id = ANY(%s)"
 )
 STORE_SESSIONS = (
-    "INSERT INTO missed_question_sessions (session_id, workspace_id, agent_id, missed_count,"
+    "INSERT INTO {missed_question_sessions} (session_id, workspace_id, agent_id, missed_count,"
     " longest_run, customer_message_ids, customer_message_days, missed_message_ids, group_ids)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET"
     " missed_count = EXCLUDED.missed_count, longest_run = EXCLUDED.longest_run,"
@@ -232,39 +278,77 @@ STORE_SESSIONS = (
     " missed_message_ids = EXCLUDED.missed_message_ids, group_ids = EXCLUDED.group_ids"
 )
 INSERT_OCCURRENCES = (
-    "INSERT INTO missed_question_occurrences (session_id, version, group_id, workspace_id,"
+    "INSERT INTO {missed_question_occurrences} (session_id, version, group_id, workspace_id,"
     " message_id, occurred_at, question, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (session_id, version) DO NOTHING"
 )
+# The values of INSERT_OCCURRENCES, in its column order.
+OCCURRENCE_VALUES = attrgetter(
+    "session_id",
+    "version",
+    "group_id",
+    "workspace_id",
+    "message_id",
+    "occurred_at",
+    "text",  # as reported, not normalised
+    "position",
+)
 # The engine applies each event once, so the counters can simply be added to.
 ADD_TO_GROUPS = (
-    "INSERT INTO missed_question_groups AS g (group_id, workspace_id, agent_id, question,"
-    " occurrences, sessions, first_seen, last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO {missed_question_groups} AS g (group_id, workspace_id, agent_id, question,"
+    " occurrences, sessions, first_seen, last_seen, rules_version)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (group_id) DO UPDATE SET occurrences = g.occurrences + EXCLUDED.occurrences,"
     " sessions = g.sessions + EXCLUDED.sessions,"
     " first_seen = LEAST(g.first_seen, EXCLUDED.first_seen),"
     " last_seen = GREATEST(g.last_seen, EXCLUDED.last_seen)"
 )
 ADD_TO_DAYS = (
-    "INSERT INTO missed_question_daily AS d (workspace_id, agent_id, day, customer_messages,"
+    "INSERT INTO {missed_question_daily} AS d (workspace_id, agent_id, day, customer_messages,"
     " missed) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workspace_id, agent_id, day) DO UPDATE"
     " SET customer_messages = d.customer_messages + EXCLUDED.customer_messages,"
     " missed = d.missed + EXCLUDED.missed"
 )
 STORE_STATUS = (
-    "INSERT INTO missed_question_status AS s (group_id, workspace_id, status, reason,"
-    " changed_at, version) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (group_id) DO UPDATE"
-    " SET status = EXCLUDED.status, reason = EXCLUDED.reason,"
-    " changed_at = EXCLUDED.changed_at, version = EXCLUDED.version"
-    " WHERE s.version < EXCLUDED.version"
+    "INSERT INTO {missed_question_status} AS s (group_id, workspace_id, status, reason,"
+    " changed_at, version, position) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (group_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason,"
+    " changed_at = EXCLUDED.changed_at, version = EXCLUDED.version,"
+    " position = EXCLUDED.position WHERE s.version < EXCLUDED.version"
+)
+ADD_WORDINGS = (
+    "INSERT INTO {missed_question_wordings} (group_id, wording_id, workspace_id)"
+    " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
 )
 
 
 class MissedQuestionsProjection:
     name = "missed_questions"
 
+    def __init__(
+        self,
+        rules: RuleSet | WorkspaceRules = DEFAULT_RULES,
+        *,
+        tables: Mapping[str, str] | None = None,
+        name: str = "missed_questions",
+    ) -> None:
+        # ``name`` keys the exactly-once bookkeeping: a rebuilt generation has its own.
+        self.name = name
+        self.rules = WorkspaceRules.of_any(rules)
+        self.tables = table_map(TABLES, tables)
+        self.sql = statements(
+            self.tables,
+            load_sessions=LOAD_SESSIONS,
+            store_sessions=STORE_SESSIONS,
+            insert_occurrences=INSERT_OCCURRENCES,
+            add_to_groups=ADD_TO_GROUPS,
+            add_to_days=ADD_TO_DAYS,
+            store_status=STORE_STATUS,
+            add_wordings=ADD_WORDINGS,
+        )
+
     def schema(self) -> list[str]:
-        return [schema_sql("missed_questions.sql")]
+        return [schema_over("missed_questions.sql", self.tables)]
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         statuses = [
@@ -277,83 +361,69 @@ class MissedQuestionsProjection:
             for stream_id, events in streams.items()
             if (folded := [e for e in events if e.type in FOLDED_TYPES])
         }
-        states = _load(cur, list(sessions))
+        states = self._load(cur, list(sessions))
         changes: list[Change] = []
         for stream_id, events in sessions.items():
             state = states.get(stream_id)
+            rules = self.rules.of(events[0].workspace_id)
             for event in events:
-                state, made = fold(state, event)
+                state, made = fold(state, event, rules)
                 changes.extend(made)
             if state is not None:
                 states[stream_id] = state
-        _store(cur, [states[s] for s in sessions if s in states], summarise(changes), statuses)
+        self._store(cur, [states[s] for s in sessions if s in states], summarise(changes), statuses)
 
+    def _load(self, cur: Cursor, session_ids: list[UUID]) -> dict[UUID, SessionMisses]:
+        if not session_ids:
+            return {}
+        cur.execute(self.sql.load_sessions, (session_ids,))
+        return {
+            row[0]: SessionMisses(
+                session_id=row[0],
+                workspace_id=row[1],
+                agent_id=row[2],
+                customer_messages=dict(zip(row[3], row[4], strict=True)),
+                missed_messages=frozenset(row[5]),
+                group_ids=frozenset(row[6]),
+                missed_count=row[7],
+            )
+            for row in cur.fetchall()
+        }
 
-def _load(cur: Cursor, session_ids: list[UUID]) -> dict[UUID, SessionMisses]:
-    if not session_ids:
-        return {}
-    cur.execute(LOAD_SESSIONS, (session_ids,))
-    return {
-        row[0]: SessionMisses(
-            session_id=row[0],
-            workspace_id=row[1],
-            agent_id=row[2],
-            customer_messages=dict(zip(row[3], row[4], strict=True)),
-            missed_messages=frozenset(row[5]),
-            group_ids=frozenset(row[6]),
-            missed_count=row[7],
+    def _store(
+        self,
+        cur: Cursor,
+        states: list[SessionMisses],
+        summary: Summary,
+        statuses: list[StatusRow],
+    ) -> None:
+        executemany(cur, self.sql.store_sessions, [_session_values(state) for state in states])
+        executemany(
+            cur, self.sql.insert_occurrences, [OCCURRENCE_VALUES(o) for o in summary.occurrences]
         )
-        for row in cur.fetchall()
-    }
-
-
-def _store(
-    cur: Cursor, states: list[SessionMisses], summary: Summary, statuses: list[StatusRow]
-) -> None:
-    executemany(cur, STORE_SESSIONS, [_session_values(state) for state in states])
-    executemany(
-        cur,
-        INSERT_OCCURRENCES,
-        [
-            (
-                o.session_id,
-                o.version,
-                o.group_id,
-                o.workspace_id,
-                o.message_id,
-                o.occurred_at,
-                o.text,
-                o.position,
-            )
-            for o in summary.occurrences
-        ],
-    )
-    executemany(
-        cur,
-        ADD_TO_GROUPS,
-        [
-            (
-                group_id,
-                d.workspace_id,
-                d.agent_id,
-                d.question,
-                d.occurrences,
-                d.sessions,
-                d.first_seen,
-                d.last_seen,
-            )
-            for group_id, d in summary.groups.items()
-        ],
-    )
-    executemany(cur, ADD_TO_DAYS, [(*key, *counts) for key, counts in summary.days.items()])
-    executemany(
-        cur,
-        STORE_STATUS,
-        [
-            (s.group_id, s.workspace_id, s.status, s.reason, s.changed_at, s.version)
-            for s in statuses
-        ],
-    )
+        executemany(
+            cur,
+            self.sql.add_to_groups,
+            [
+                (
+                    group_id,
+                    d.workspace_id,
+                    d.agent_id,
+                    d.question,
+                    d.occurrences,
+                    d.sessions,
+                    d.first_seen,
+                    d.last_seen,
+                    d.rules_version,
+                )
+                for group_id, d in summary.groups.items()
+            ],
+        )
+        executemany(
+            cur, self.sql.add_to_days, [(*key, *counts) for key, counts in summary.days.items()]
+        )
+        executemany(cur, self.sql.store_status, [astuple(s) for s in statuses])
+        executemany(cur, self.sql.add_wordings, sorted(summary.wordings))
 
 
 def _session_values(state: SessionMisses) -> tuple:

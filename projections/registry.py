@@ -18,14 +18,15 @@ def all_projections() -> list[Projection]:
         # asr_metrics is derived from session_list rows, in the same transaction.
         SessionListProjection(DEFAULT_RULES, derived=[AsrMetrics(DEFAULT_RULES)]),
         MissedQuestionsProjection(),
-        LeadsProjection(),
+        LeadsProjection(DEFAULT_RULES),
         AuditTrailProjection(),
     ]
 
 
 def streaming_projections(source: EventSource) -> LiveProjections:
-    """What the stream processor feeds: the read models that are not rebuilt by generation,
-    and the live and shadow generations of those that are (re-read per batch)."""
+    """What the stream processor feeds: the live and shadow generations of the rebuildable
+    read models (re-read per batch), and any read model that is not rebuildable (today: none;
+    every read model is in ``REBUILDABLE``)."""
     fixed = [p for p in all_projections() if p.name not in REBUILDABLE]
     return LiveProjections(fixed, source)
 

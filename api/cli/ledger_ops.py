@@ -138,12 +138,13 @@ def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_parked_retry(settings: Settings, args: argparse.Namespace) -> int:
     from infra.database import create_pool
     from projections.engine import ProjectionEngine
-    from projections.registry import all_projections
+    from projections.registry import streaming_projections
 
     url = database_url(settings)
     store, pool = EventStore(url, pool_size=1), create_pool(url, size=2, name="parked-retry")
     try:
-        engine = ProjectionEngine(pool, all_projections(), store)
+        # What the worker feeds: every live and shadow generation, under its own rules.
+        engine = ProjectionEngine(pool, streaming_projections(store), store)
         applied, still = engine.retry_parked(args.projection)
     finally:
         pool.close()

@@ -171,7 +171,10 @@ def register(subparsers) -> None:
         "rebuild",
         help="rebuild a read model into new tables beside the live ones (resumes a running one)",
     )
-    rebuild.add_argument("name", help="session_list (asr_metrics is rebuilt with it)")
+    rebuild.add_argument(
+        "name",
+        help="session_list (with asr_metrics), missed_questions, leads or audit_trail",
+    )
     rebuild.add_argument("--rules", type=int, metavar="VERSION", help="default: the live one's")
     rebuild.add_argument("--workspace", help="whose rules version --rules is (LEDGER_WORKSPACE)")
     rebuild.add_argument(

@@ -93,24 +93,29 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "_"
 
 
-def _zone(ledger: Ledger) -> ZoneInfo:
+def _zone(ledger: Ledger, workspace_id: str) -> ZoneInfo:
     """The workspace time zone, the one the list reads naive filter times in."""
-    return ledger.queries.rules.defaults.zone
+    _table, rules = ledger.queries.view(workspace_id)
+    return rules.defaults.zone
 
 
 def _csv(
     ledger: Ledger,
+    workspace_id: str,
     columns: Sequence[str],
     chunks: Iterator[list[Row]],
     stem: str,
     separator: Separator,
 ) -> StreamingResponse:
-    body = csv_stream(columns, primed(chunks), zone=_zone(ledger), separator=separator)
+    body = csv_stream(
+        columns, primed(chunks), zone=_zone(ledger, workspace_id), separator=separator
+    )
     return _download(body, CSV, _dated(stem, "csv"))
 
 
 def _table_csv(
     ledger: Ledger,
+    workspace_id: str,
     columns: Sequence[Column[Any]],
     fetch: Callable[..., Page[Any]],
     stem: str,
@@ -118,7 +123,7 @@ def _table_csv(
 ) -> StreamingResponse:
     """``fetch(cursor=…)``: one page of the table's rows."""
     chunks = table_chunks(columns, every_page(fetch))
-    return _csv(ledger, header(columns), chunks, stem, separator)
+    return _csv(ledger, workspace_id, header(columns), chunks, stem, separator)
 
 
 def _session_report(
@@ -144,7 +149,7 @@ def session_report_csv(
     """Every session the list shows for these filters (``limit`` and ``cursor`` do not
     apply), in the list's order. Times are in the workspace's time zone."""
     chunks = _session_report(ledger, who.workspace_id, query)
-    return _csv(ledger, header(SESSION_REPORT), chunks, "sessions", separator)
+    return _csv(ledger, who.workspace_id, header(SESSION_REPORT), chunks, "sessions", separator)
 
 
 @router.get(
@@ -161,7 +166,7 @@ def session_report_xlsx(
     workbook = tempfile.TemporaryFile()  # noqa: SIM115
     try:
         chunks = _session_report(ledger, who.workspace_id, query)
-        write_xlsx(workbook, header(SESSION_REPORT), chunks, zone=_zone(ledger))
+        write_xlsx(workbook, header(SESSION_REPORT), chunks, zone=_zone(ledger, who.workspace_id))
     except BaseException:
         workbook.close()
         raise
@@ -199,7 +204,9 @@ def transcript_txt(
     session_id: UUID, ledger: LedgerDep, who: Viewer, _consistent: LedgerConsistency
 ) -> StreamingResponse:
     state = own_session(ledger, session_id, who).state
-    lines = (line.encode("utf-8") for line in transcript_text(state, _zone(ledger)))
+    lines = (
+        line.encode("utf-8") for line in transcript_text(state, _zone(ledger, who.workspace_id))
+    )
     return _download(lines, TEXT, f"session-{session_id}-transcript.txt")
 
 
@@ -217,7 +224,9 @@ def missed_questions_csv(
 ) -> StreamingResponse:
     queries = MissedQuestionQueries(ledger.pool)
     fetch = partial(queries.page, who.workspace_id, **filters.arguments, limit=EXPORT_CHUNK)
-    return _table_csv(ledger, MISSED_QUESTIONS, fetch, "missed-questions", separator)
+    return _table_csv(
+        ledger, who.workspace_id, MISSED_QUESTIONS, fetch, "missed-questions", separator
+    )
 
 
 @router.get(
@@ -234,4 +243,4 @@ def audit_csv(
 ) -> StreamingResponse:
     queries = AuditQueries(ledger.pool)
     fetch = partial(queries.page, who.workspace_id, **filters.arguments, limit=EXPORT_CHUNK)
-    return _table_csv(ledger, AUDIT_TRAIL, fetch, "audit", separator)
+    return _table_csv(ledger, who.workspace_id, AUDIT_TRAIL, fetch, "audit", separator)

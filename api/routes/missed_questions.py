@@ -79,6 +79,8 @@ def missed_share(
     "/{group_id}",
     response_model=MissedQuestionDetail,
     summary="One missed question: occurrences per day and each occurrence",
+    description="By a group's id, or by the id of a wording that rules merged into a group"
+    " (a link from before the rules changed): then the merged group, whose `group_id` differs.",
 )
 def get_missed_question(
     group_id: UUID,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Response
 
 from api.commands import Caller, NewEvent, decide_missed_question_status
 from api.deps import Ingest, Ledger, LedgerDep, Reviewer
+from api.read_models import MissedQuestionQueries
 from api.routes import ERRORS
 from api.routes.ingest import append_response
 from api.schemas import (
@@ -125,11 +126,9 @@ def set_missed_question_status(
 
 def _check_group_listed(ledger: Ledger, group_id: UUID, who: Caller) -> None:
     """A group id is derived from its workspace, agent and wording, so the group can only be
-    known from the missed_questions read model: one of this workspace's groups, or 404."""
-    with ledger.pool.connection() as conn:
-        listed = conn.execute(
-            "SELECT 1 FROM missed_question_groups WHERE group_id = %s AND workspace_id = %s",
-            (group_id, who.workspace_id),
-        ).fetchone()
-    if listed is None:
+    known from the missed_questions read model: one of this workspace's groups, or 404.
+
+    A member's wording id is accepted too: after rules merged wordings into one group, a status
+    recorded on a wording id the reviewer saw before applies to the merged group."""
+    if not MissedQuestionQueries(ledger.pool).is_listed(who.workspace_id, group_id):
         raise StreamNotFound(f"missed-question group {group_id} not found")

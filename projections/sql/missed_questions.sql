@@ -1,6 +1,6 @@
 -- missed_questions: questions the agent could not answer, grouped per workspace, agent and
--- whitespace-normalised wording. group_id = uuid5(workspace, agent, wording) is also the id of
--- the group's missed_question stream, where reviewers resolve or ignore it.
+-- wording as the workspace's rules normalise it. group_id = uuid5(workspace, agent, wording) is
+-- also the id of the group's missed_question stream, where reviewers resolve or ignore it.
 
 CREATE TABLE IF NOT EXISTS missed_question_groups (
     group_id      uuid        PRIMARY KEY,
@@ -10,7 +10,8 @@ CREATE TABLE IF NOT EXISTS missed_question_groups (
     occurrences   bigint      NOT NULL,
     sessions      bigint      NOT NULL,
     first_seen    timestamptz NOT NULL,
-    last_seen     timestamptz NOT NULL
+    last_seen     timestamptz NOT NULL,
+    rules_version integer     NOT NULL  -- whose normalisation grouped it
 );
 CREATE INDEX IF NOT EXISTS missed_question_groups_by_occurrences
     ON missed_question_groups (workspace_id, occurrences DESC, group_id DESC);
@@ -34,15 +35,30 @@ CREATE INDEX IF NOT EXISTS missed_question_occurrences_by_group
 CREATE INDEX IF NOT EXISTS missed_question_occurrences_by_time
     ON missed_question_occurrences (workspace_id, occurred_at);
 
--- The group's status as its missed_question stream last set it; no row means unresolved.
+-- Each missed_question stream's status as it last set it, keyed by the stream (group_id: the
+-- group id the reviewer saw, under the rules of that time). A group's status is the newest by
+-- position among its own id's and its wordings' (missed_question_wordings); none: unresolved.
 CREATE TABLE IF NOT EXISTS missed_question_status (
     group_id      uuid        PRIMARY KEY,
     workspace_id  text        NOT NULL,
     status        text        NOT NULL,
     reason        text,
     changed_at    timestamptz NOT NULL,
-    version       bigint      NOT NULL
+    version       bigint      NOT NULL,
+    position      bigint
 );
+
+-- A group's members whose wording id (their group id under the built-in normalisation, which
+-- statuses were recorded under before any rules change) differs from the group's id: only rules
+-- that merge wordings (case folding) make any. Also how a wording id still finds its group.
+CREATE TABLE IF NOT EXISTS missed_question_wordings (
+    group_id      uuid  NOT NULL,
+    wording_id    uuid  NOT NULL,
+    workspace_id  text  NOT NULL,
+    PRIMARY KEY (group_id, wording_id)
+);
+CREATE INDEX IF NOT EXISTS missed_question_wordings_by_wording
+    ON missed_question_wordings (wording_id, workspace_id);
 
 -- The share of customer messages missed: per workspace, agent and (UTC) day of the message.
 CREATE TABLE IF NOT EXISTS missed_question_daily (
@@ -67,3 +83,8 @@ CREATE TABLE IF NOT EXISTS missed_question_sessions (
     missed_message_ids    text[]   NOT NULL,
     group_ids             uuid[]   NOT NULL
 );
+
+-- Columns added after the first release, for a database created before them: its groups were
+-- grouped under the built-in rules (version 0); its statuses have no recorded position.
+ALTER TABLE missed_question_groups ADD COLUMN IF NOT EXISTS rules_version integer NOT NULL DEFAULT 0;
+ALTER TABLE missed_question_status ADD COLUMN IF NOT EXISTS position bigint;

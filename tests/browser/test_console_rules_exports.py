@@ -144,6 +144,10 @@ def test_rules_page_shows_versions_a_diff_and_a_shadow_rebuild(page, client):
     page.click(f"#versions-table tbody tr[data-version='{latest}']")
     page.wait_for_selector(f"#rule-detail h2:text-is('Version {latest}')")
 
+    # Every rebuildable read model can be picked; session_list (with ASR) is the default.
+    models = page.eval_on_selector_all("#rebuild-model option", "os => os.map(o => o.value)")
+    assert models == ["session_list", "missed_questions", "leads", "audit_trail"]
+    assert page.input_value("#rebuild-model") == "session_list"
     # Rebuild under the latest version as a shadow; the progress refreshes until caught up.
     page.click("#rebuild-button")
     page.wait_for_selector("#rule-detail .notice.ok")

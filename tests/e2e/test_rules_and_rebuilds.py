@@ -49,11 +49,11 @@ def _lead(client, agent: str, hour: int) -> str:
     return started["session_id"]
 
 
-def _generation(client, generation: int) -> dict | None:
+def _generation(client, generation: int, projection: str = "session_list") -> dict | None:
     found = [
         g
         for g in client.get("/v1/projections").json()["generations"]
-        if g["generation"] == generation
+        if (g["projection"], g["generation"]) == (projection, generation)
     ]
     return found[0] if found else None
 
@@ -181,3 +181,32 @@ def test_rules_versions_diff_and_audit(client):
 
     (entry,) = wait_for(audited, what="rules.published in the audit trail")
     assert entry["field"] == "rules" and entry["after"]["version"] == second
+
+
+def test_leads_rebuilt_under_rules_without_phone_merging_are_split_after_the_switch(client):
+    tag = uuid.uuid4().hex[:8]
+    phone = f"+1 202 555 {int(tag[:4], 16) % 10000:04d}"
+    sessions = {
+        client.start_session(contact={"name": f"Ada {tag}", "phone": phone})["session_id"]
+        for _ in range(2)
+    }
+
+    def leads() -> list[set[str]]:
+        found = client.get("/v1/leads", params={"search": tag}).json()["items"]
+        details = [client.get(f"/v1/leads/{lead['lead_id']}").json() for lead in found]
+        return sorted(({s["session_id"] for s in d["session_list"]} for d in details), key=min)
+
+    wait_for(lambda: leads() == [sessions], what="both sessions merged by phone")
+    version = _publish(client, {"lead_merge_identifiers": ["email"]}, "phones are shared")
+    response = client.post(
+        "/v1/projections/leads/rebuild", json={"rules_version": version, "switch": True}
+    )
+    assert response.status_code == 202, response.text
+    generation = response.json()["generation"]
+    assert response.json()["tables"]["lead_members"] == f"lead_members__g{generation}"
+
+    def live() -> bool:
+        return (_generation(client, generation, "leads") or {}).get("status") == "live"
+
+    wait_for(live, what="the leads generation without phone merging switched in")
+    assert leads() == sorted(({s} for s in sessions), key=min)

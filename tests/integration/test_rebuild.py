@@ -17,7 +17,9 @@ import psycopg
 import pytest
 
 from api.commands import Caller, StreamCommands
+from api.queries import SessionQueries
 from api.rules import WorkspaceRulesBook
+from api.session_filters import SessionListQuery
 from domain.envelope import Actor, ActorKind
 from domain.rules import AgentRules, Recognition, RuleSet, TimeRange
 from infra.database import apply_schema, create_pool
@@ -165,6 +167,37 @@ def test_a_second_driver_of_the_same_generation_is_refused(ledger):
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (generation.key,))
 
 
+def _indexes(url: str, table: str) -> list[str]:
+    """The table's index definitions, written as if over the live table."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", (table,)
+        ).fetchall()
+    return sorted(definition.replace(table, "session_list") for (definition,) in rows)
+
+
+def test_a_rebuild_defers_the_list_indexes_and_ends_with_all_of_them(ledger):
+    for _ in range(12):
+        ledger.ingest_lead()
+    ledger.stream()
+    while_loading: list[int] = []  # how many indexes the new table had, batch by batch
+    rebuild = Rebuild(
+        ledger.pool,
+        ledger.store,
+        batch_size=5,
+        catch_up_distance=2,
+        on_progress=lambda _: while_loading.append(len(_indexes(ledger.url, "session_list__g2"))),
+    )
+    shadow = rebuild.run(rebuild.start("session_list", None))
+    assert shadow.status == "shadow"
+    # Loading: only the primary key and the index asr_metrics refreshes by; the last report
+    # is the caught-up one.
+    assert len(while_loading) > 3 and set(while_loading[:-1]) == {2}
+    assert len(_indexes(ledger.url, "session_list")) > 10
+    assert _indexes(ledger.url, "session_list__g2") == _indexes(ledger.url, "session_list")
+    assert ledger.rows("session_list__g2") == ledger.rows("session_list")
+
+
 def _position(url: str, generation: int) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute(
@@ -205,3 +238,28 @@ def test_a_rebuild_killed_half_way_resumes_to_the_same_tables(ledger):
             for table in ("asr_metrics", "asr_metrics__g2")
         ]
     assert metrics[0] == metrics[1]
+
+
+def test_the_session_list_reads_naive_times_in_the_live_generations_time_zone(ledger):
+    """10:00 UTC on a Monday is 11:00 in Berlin: a filter "from 10:30" (naive, local)
+    includes the session under rules in Berlin time and excludes it under UTC rules."""
+    ledger.ingest_lead()
+    ledger.stream()
+    berlin = rules(0.5, opens=9)
+    berlin = berlin.model_copy(
+        update={"defaults": berlin.defaults.model_copy(update={"time_zone": "Europe/Berlin"})}
+    )
+    version = ledger.publish(berlin)
+    queries = SessionQueries(ledger.pool, source=ledger.store)
+    from_half_past_ten = SessionListQuery(started_from=datetime(2026, 3, 2, 10, 30))
+
+    assert queries.page(WORKSPACE, from_half_past_ten).items == []  # live: built-in, UTC
+
+    rebuild = Rebuild(ledger.pool, ledger.store, batch_size=3)
+    shadow = rebuild.run(rebuild.start("session_list", {WORKSPACE: version}))
+    assert queries.page(WORKSPACE, from_half_past_ten).items == []  # a shadow is not read
+    Generations(ledger.pool).switch("session_list", shadow.generation)
+
+    assert len(queries.page(WORKSPACE, from_half_past_ten).items) == 1
+    assert queries.view(WORKSPACE)[1].defaults.time_zone == "Europe/Berlin"
+    assert queries.view("another workspace")[1].defaults.time_zone == "UTC"

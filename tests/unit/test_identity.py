@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +15,9 @@ from domain.identity import (
     normalise_email,
     normalise_phone,
     normalise_question,
+    normalised_question_group_id,
 )
+from domain.rules import MissedQuestionNormalisation
 
 
 @pytest.mark.parametrize(
@@ -62,3 +66,17 @@ def test_group_ids_depend_on_workspace_agent_and_normalised_wording():
     assert group != missed_question_group_id("w1", "a1", "open on Sunday?")
     assert group != missed_question_group_id("w1", "a2", "Open on Sunday?")
     assert group != missed_question_group_id("w2", "a1", "Open on Sunday?")
+
+
+def test_group_ids_are_the_ids_reviewers_recorded_statuses_under():
+    # Pinned: a status stream's id must not change with the code that derives it.
+    pinned = UUID("0dc9e82f-308e-581e-afd1-ceb469321dc8")
+    assert missed_question_group_id("w1", "a1", "Open on  Sunday?\n") == pinned
+    assert normalised_question_group_id("w1", "a1", "Open on Sunday?") == pinned
+    # The wording is taken as given: rules that keep whitespace keep it in the id.
+    assert normalised_question_group_id("w1", "a1", "Open on  Sunday?") != pinned
+
+
+@given(st.text(max_size=60))
+def test_the_built_in_normalisation_is_the_default_rules(text):
+    assert normalise_question(text) == MissedQuestionNormalisation().normalise(text)

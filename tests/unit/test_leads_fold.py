@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from domain.events import decode_payload
 from domain.identity import lead_id_for_session
+from domain.rules import LeadIdentifier, RuleSet, WorkspaceRules
 from projections.leads import LeadBook
 from tests.builders import SessionScript
 
@@ -31,8 +32,8 @@ def histories(sessions) -> list[list]:
     return result
 
 
-def fold(events) -> LeadBook:
-    book = LeadBook()
+def fold(events, rules: WorkspaceRules | None = None) -> LeadBook:
+    book = LeadBook(rules or WorkspaceRules())
     for event in events:
         book.apply(event, decode_payload(event.type, event.schema_version, event.payload))
     return book
@@ -88,3 +89,30 @@ def test_a_merge_moves_the_smaller_cluster_and_keeps_the_older_lead():
     assert last.survivor_id == lead_id_for_session(old[0].stream_id)
     assert (last.identifier.value, last.moved_sessions) == ("a@x.io", 1)
     assert last.to_cluster == lead_id_for_session(newer[0].id)  # the bigger side's storage
+
+
+def test_the_rules_say_which_identifiers_merge_and_where_national_numbers_are():
+    def started(day: int, **contact):
+        return SessionScript("w1", at=T0 + timedelta(days=day)).start(contact=contact).events
+
+    by_phone = [*started(0, phone="+44 20 7946 0000"), *started(1, phone="020 7946 0000")]
+    by_email = [*started(2, email="a@x.io", phone="+44 20 7946 0000"), *started(3, email="a@x.io")]
+    events = [*by_phone, *by_email]
+    sessions = [e.stream_id for e in events]
+    # Built-in rules: every kind merges, but the national number has no country to be in.
+    built_in = {members for _lead, members in partition(fold(events))}
+    assert built_in == {frozenset([sessions[0], *sessions[2:]]), frozenset(sessions[1:2])}
+    uk = RuleSet(version=4, default_country_code="44")
+    merged = fold(events, WorkspaceRules({"w1": uk}))
+    assert partition(merged) == {(lead_id_for_session(sessions[0]), frozenset(sessions))}
+    assert {m.rules_version for m in merged.merges} == {4}
+    no_phone = uk.model_copy(update={"lead_merge_identifiers": frozenset({LeadIdentifier.email})})
+    split = fold(events, WorkspaceRules({"w1": no_phone}))
+    assert {members for _lead, members in partition(split)} == {
+        frozenset(sessions[:1]),
+        frozenset(sessions[1:2]),
+        frozenset(sessions[2:]),
+    }
+    assert {key[1] for key in split.identifiers} == {"email"}
+    # Another workspace's rules do not apply here.
+    assert len(partition(fold(events, WorkspaceRules({"w2": uk})))) == 2

@@ -1,10 +1,13 @@
-"""The missed_questions fold: counts, runs of consecutive misses, the daily share."""
+"""The missed_questions fold: counts, runs of consecutive misses, the daily share, and
+grouping by the rules' normalisation."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.identity import missed_question_group_id, normalised_question_group_id
+from domain.rules import DEFAULT_RULES, MissedQuestionNormalisation, RuleSet
 from projections.missed_questions import DayCount, Occurrence, fold, summarise
 from tests.builders import SessionScript
 
@@ -65,3 +68,53 @@ def test_events_before_the_start_and_other_types_change_nothing():
     _state, (occurrence, day) = fold(fold(state, events[1])[0], events[2])
     assert isinstance(occurrence, Occurrence) and occurrence.first_in_session
     assert (day.customer_messages, day.missed) == (0, 1)
+
+
+def occurrences(questions: list[str], rules: RuleSet = DEFAULT_RULES) -> list[Occurrence]:
+    """The occurrences one session's misses of ``questions`` make under ``rules``."""
+    script = SessionScript("w1").start(agent_id="a1")
+    for question in questions:
+        script.say(question).record(
+            "session.question_missed",
+            message_id=script.last_message_id(),
+            question=question,
+            source="api",
+        )
+    state, changes = None, []
+    for event in script.events:
+        state, made = fold(state, event, rules)
+        changes += made
+    return [c for c in changes if isinstance(c, Occurrence)]
+
+
+def test_default_rules_keep_the_group_ids_statuses_were_recorded_under():
+    found = occurrences(["Where is  X?", "where is x?"])
+    assert [o.group_id for o in found] == [
+        missed_question_group_id("w1", "a1", "Where is X?"),
+        missed_question_group_id("w1", "a1", "where is x?"),
+    ]
+    assert all(o.wording_id == o.group_id and o.rules_version == 0 for o in found)
+    assert [o.question for o in found] == ["Where is X?", "where is x?"]
+    assert summarise(found).wordings == set()
+
+
+def test_case_folding_rules_group_two_wordings_and_remember_their_ids():
+    rules = RuleSet(version=1, missed_questions=MissedQuestionNormalisation(case_fold=True))
+    upper, lower = occurrences(["Where is  X?", "where is x?"], rules)
+    merged = normalised_question_group_id("w1", "a1", "where is x?")
+    assert upper.group_id == lower.group_id == merged
+    assert (upper.question, upper.rules_version) == ("where is x?", 1)
+    assert upper.wording_id == missed_question_group_id("w1", "a1", "Where is X?")
+    assert lower.wording_id == merged  # already folded: its wording id is the group's
+    assert (upper.first_in_session, lower.first_in_session) == (True, False)
+    summary = summarise([upper, lower])
+    assert (summary.groups[merged].occurrences, summary.groups[merged].sessions) == (2, 1)
+    assert summary.wordings == {(merged, upper.wording_id, "w1")}
+
+
+def test_rules_that_keep_whitespace_keep_it_in_the_group():
+    keep = RuleSet(missed_questions=MissedQuestionNormalisation(collapse_whitespace=False))
+    spaced, single = occurrences(["Open  today?", "Open today?"], keep)
+    assert spaced.group_id != single.group_id
+    assert spaced.question == "Open  today?"
+    assert spaced.wording_id == single.wording_id == single.group_id

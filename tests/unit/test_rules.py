@@ -37,6 +37,8 @@ def _error_location(document: dict) -> str:
         ({"agents": {"a": {"conversion_ratio": 2}}}, "agents.a.conversion_ratio"),
         ({"agents": {"a": {"time_zone": "Nowhere"}}}, "agents.a.time_zone"),
         ({"lead_merge_identifiers": ["email", "fax"]}, "lead_merge_identifiers.1"),
+        ({"default_country_code": "+44"}, "default_country_code"),
+        ({"default_country_code": "0044"}, "default_country_code"),
         ({"version": -1}, "version"),
         ({"defaults": {"surprise": 1}}, "defaults.surprise"),
     ],

@@ -6,7 +6,8 @@ import { append, clear, errorBox, fmtNumber, fmtTime, h, humanize, kv, notAvaila
 import { setParams } from "../main.js";
 
 const REFRESH_MS = 2000;
-const REBUILDABLE = "session_list";
+// Read models a rules version can be rebuilt into (asr_metrics comes with session_list).
+const REBUILDABLE = ["session_list", "missed_questions", "leads", "audit_trail"];
 
 // --- rendering a rule set as readable sections ------------------------------------------
 
@@ -123,6 +124,9 @@ export async function render(root, { params }) {
     return h("button", { type: "button", ...attrs, disabled: !isAdmin, title: isAdmin ? "" : adminReason, onclick: isAdmin ? onclick : null }, label);
   }
 
+  const modelPicker = h("select#rebuild-model", { "aria-label": "Read model to rebuild" },
+    REBUILDABLE.map((name) => h("option", { value: name }, name)));
+
   async function selectVersion(version) {
     selected = version;
     syncUrl();
@@ -139,7 +143,8 @@ export async function render(root, { params }) {
         h("h2", `Version ${v.version}`),
         v.version === list.live_version ? h("span.status", { "data-status": "live" }, "live read models") : null,
         h("span.spacer"),
-        canRebuild ? adminButton(`Rebuild under version ${v.version}`, { id: "rebuild-button", "data-action": "rebuild" }, () => rebuild(v.version)) : null),
+        canRebuild ? modelPicker : null,
+        canRebuild ? adminButton(`Rebuild under version ${v.version}`, { id: "rebuild-button", "data-action": "rebuild" }, () => rebuild(v.version, modelPicker.value)) : null),
       canRebuild && !isAdmin ? h("div.notice.disabled-reason", `Rebuilding and switching read models: ${adminReason}`) : null,
       actionOut,
       kv([["Published", v.published_at ? fmtTime(v.published_at, { seconds: true }) : "built-in defaults"],
@@ -148,11 +153,11 @@ export async function render(root, { params }) {
       h("details.raw", h("summary", "Raw JSON"), h("pre.json", JSON.stringify(v.rules, null, 2))));
   }
 
-  async function rebuild(version) {
+  async function rebuild(version, model) {
     clear(actionOut);
     try {
-      const g = await request("POST", `/v1/projections/${REBUILDABLE}/rebuild`, { body: { rules_version: version, switch: false } });
-      actionOut.append(h("div.notice.ok", `Rebuilding ${REBUILDABLE} under version ${version} as generation ${g.generation} (a shadow: switch it in when caught up).`));
+      const g = await request("POST", `/v1/projections/${model}/rebuild`, { body: { rules_version: version, switch: false } });
+      actionOut.append(h("div.notice.ok", `Rebuilding ${model} under version ${version} as generation ${g.generation} (a shadow: switch it in when caught up).`));
       refreshGenerations();
     } catch (error) { actionOut.append(errorBox(error)); }
   }
