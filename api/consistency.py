@@ -164,10 +164,14 @@ async def wait_until_applied(
         interval = min(interval * 2, MAX_POLL_SECONDS)
 
 
+# Positions are PostgreSQL bigints: anything larger is no position (and would not fit the
+# 503's lag either: orjson refuses integers over 64 bits, which made it a 500).
+MAX_POSITION = 2**63 - 1
 MinPosition = Annotated[
     int | None,
     Query(
         ge=1,
+        le=MAX_POSITION,
         description="A position a command answered: wait until the read models include it.",
     ),
 ]

@@ -72,6 +72,8 @@ def install_error_handlers(app: FastAPI) -> None:
             **getattr(error, "details", {}),
         )
         response.headers.update(getattr(error, "headers", {}))
+        if error.http_status == 503:  # every refusal to retry says when (drill 4 found one)
+            response.headers.setdefault("Retry-After", RETRY_AFTER_SECONDS)
         return response
 
     @app.exception_handler(HTTPException)
