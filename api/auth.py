@@ -13,6 +13,7 @@ workspace's owner may do anything in it (and the demo key must run the README en
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -118,11 +119,17 @@ class ApiKey:
 
     def caller(self) -> Caller:
         """Who this key acts as: events it records name the key, never a body's claim."""
-        return Caller(
-            workspace_id=self.workspace_id,
-            actor=Actor(kind=ActorKind.api_key, id=self.id, name=self.name),
-            permissions=ROLE_PERMISSIONS[self.role],
-        )
+        return _caller(self)
+
+
+@functools.lru_cache(maxsize=1024)
+def _caller(key: ApiKey) -> Caller:
+    # Built once per key rather than per request: both are frozen, so requests can share it.
+    return Caller(
+        workspace_id=key.workspace_id,
+        actor=Actor(kind=ActorKind.api_key, id=key.id, name=key.name),
+        permissions=ROLE_PERMISSIONS[key.role],
+    )
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,16 @@ class NewEvent:
 
 
 @dataclass(frozen=True)
+class AppendRequest:
+    """One ``SessionCommands.append`` call, as each of its tries needs it."""
+
+    session_id: UUID
+    items: Sequence[NewEvent]
+    caller: Caller
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
 class AppendResult:
     stream_id: UUID
     events: list[Envelope]
@@ -150,23 +160,18 @@ class SessionCommands:
         a ``VersionConflict``.
         """
         _check_unique_ids(items)
+        request = AppendRequest(session_id, items, caller, expected_version)
         with self.cache.lock(session_id):
-            result = self._optimistic(session_id, items, caller, expected_version)
+            result = self._optimistic(request)
             if result is not None:
                 return result
             for _attempt in range(self.max_retries):
-                result = self._attempt(session_id, items, caller, expected_version)
+                result = self._attempt(request)
                 if result is not None:
                     return result
         raise AppendContention(f"session {session_id}: too many concurrent writers, retry")
 
-    def _optimistic(
-        self,
-        session_id: UUID,
-        items: Sequence[NewEvent],
-        caller: Caller,
-        expected_version: int | None,
-    ) -> AppendResult | None:
+    def _optimistic(self, request: AppendRequest) -> AppendResult | None:
         """Decide on the cached aggregate (or, for a start, on an empty one) and commit, with
         no read first: the commit is the only round trip.
 
@@ -177,28 +182,28 @@ class SessionCommands:
         what is stored, so neither a stale aggregate nor a retry ever reaches the ledger or the
         caller.
         """
-        session = self._cached_or_new(session_id, items[0], caller, expected_version)
+        session = self._cached_or_new(request)
         if session is None:
             return None
         try:
-            pending = self._record(session, items, caller)
+            pending = self._record(session, request.items, request.caller)
             positions = self.store.append(pending)
         except (DomainError, StreamVersionTaken, EventIdTaken):
             return None  # the half-applied aggregate is dropped: _attempt replays the stream
         self.cache.keep(session)
-        return _recorded(session_id, items, {}, pending, positions)
+        return _recorded(request.session_id, request.items, {}, pending, positions)
 
-    def _cached_or_new(
-        self, session_id: UUID, first: NewEvent, caller: Caller, expected_version: int | None
-    ) -> Session | None:
+    def _cached_or_new(self, request: AppendRequest) -> Session | None:
         """The aggregate to decide on without reading, or None when only a read can tell:
         nothing cached and no start, or a cache behind the version the caller expects (a
         conflict must not be reported from a stale cache)."""
-        cached = self.cache.take(session_id)
+        expected = request.expected_version
+        cached = self.cache.take(request.session_id)
         if cached is None:
-            new = isinstance(first.payload, SessionStarted) and expected_version in (None, 0)
-            return Session(session_id) if new else None  # new: the commit says if it is not
-        if cached.state.workspace_id == caller.workspace_id and expected_version in (
+            start = isinstance(request.items[0].payload, SessionStarted)
+            new = start and expected in (None, 0)
+            return Session(request.session_id) if new else None  # new: the commit says if not
+        if cached.state.workspace_id == request.caller.workspace_id and expected in (
             None,
             cached.version,
         ):
@@ -206,29 +211,23 @@ class SessionCommands:
         self.cache.keep(cached)  # still a good start for _attempt's catch-up
         return None
 
-    def _attempt(
-        self,
-        session_id: UUID,
-        items: Sequence[NewEvent],
-        caller: Caller,
-        expected_version: int | None,
-    ) -> AppendResult | None:
+    def _attempt(self, request: AppendRequest) -> AppendResult | None:
         """One try: the result, or None when another writer won the race (try again)."""
+        session_id, items, expected = request.session_id, request.items, request.expected_version
         stored = self._already_stored(session_id, items)
         fresh = [item for item in items if item.event_id not in stored]
         if not fresh:
             return AppendResult(session_id, [stored[i.event_id] for i in items], True)
-        session = self._current(session_id, first=fresh[0], caller=caller)
+        session = self._current(session_id, first=fresh[0], caller=request.caller)
         try:
-            _check_expected(session, expected_version)
-            pending = self._record(session, fresh, caller)
+            _check_expected(session, expected)
+            pending = self._record(session, fresh, request.caller)
             positions = self.store.append(pending)
         except StreamVersionTaken:
-            if expected_version is not None:
+            if expected is not None:
                 raise VersionConflict(
-                    f"session {session_id} changed while appending "
-                    f"(expected version {expected_version})",
-                    expected=expected_version,
+                    f"session {session_id} changed while appending (expected version {expected})",
+                    expected=expected,
                     actual=-1,
                 ) from None
             return None

@@ -236,12 +236,17 @@ class Session:
         """Decide, seal and apply one event; the envelope holds the payload as recorded."""
         decided = decide(self.state, payload, context)
         envelope = self._seal(decided, context, event_id or uuid4(), occurred_at)
-        self.apply(envelope)
+        # The decided payload is what the envelope's payload decodes to: no need to decode
+        # (validate) it again.
+        self._evolve(envelope, decided)
         self._pending.append(envelope)
         return envelope
 
     def apply(self, envelope: Envelope) -> None:
         payload = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+        self._evolve(envelope, payload)
+
+    def _evolve(self, envelope: Envelope, payload: EventPayload) -> None:
         _EVOLVERS[type(payload)](self.state, payload, envelope)
         self.state.version = envelope.version
         self.state.last_hash = envelope.hash

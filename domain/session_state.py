@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, PrivateAttr, computed_field
 
 from domain.envelope import GENESIS_HASH, Actor
 from domain.session_events import SessionAnalyzed
@@ -178,5 +178,36 @@ class SessionState(BaseModel):
         """The reviewer's word when there is one, else the analysis's (agent success)."""
         return self.human_assessment or self.auto_assessment
 
+    _transcript_index: TranscriptIndex = PrivateAttr(default_factory=lambda: TranscriptIndex())
+
     def transcript_entry(self, message_id: str) -> TranscriptEntry | None:
-        return next((m for m in self.transcript if m.message_id == message_id), None)
+        return self._transcript_index.find(self.transcript, message_id)
+
+
+class TranscriptIndex:
+    """Transcript positions by message id: every message event looks its id up, and a scan
+    made long sessions quadratic. A cache, not part of the state's value: any two compare
+    equal, so states still compare by their fields."""
+
+    __slots__ = ("_indexed", "_positions", "_transcript")
+
+    def __init__(self) -> None:
+        self._transcript: list[TranscriptEntry] | None = None
+        self._positions: dict[str, int] = {}
+        self._indexed = 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TranscriptIndex)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def find(self, transcript: list[TranscriptEntry], message_id: str) -> TranscriptEntry | None:
+        if transcript is not self._transcript or self._indexed > len(transcript):
+            # Another list (the field was replaced, or the state copied): start over.
+            self._transcript, self._positions, self._indexed = transcript, {}, 0
+        # Entries are only ever appended: index the new ones.
+        for position in range(self._indexed, len(transcript)):
+            self._positions.setdefault(transcript[position].message_id, position)
+        self._indexed = len(transcript)
+        position = self._positions.get(message_id)
+        return None if position is None else transcript[position]

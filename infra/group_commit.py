@@ -14,22 +14,21 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-
-from domain.envelope import Envelope
+from typing import Any
 
 MAX_GROUP_EVENTS = 2000
 
 
 @dataclass
 class _Request:
-    envelopes: Sequence[Envelope]
+    rows: Sequence[Any]
     future: Future = field(default_factory=Future)
 
 
 class GroupCommitter:
     def __init__(
         self,
-        write: Callable[[Sequence[Envelope]], list[int]],
+        write: Callable[[Sequence[Any]], list[int]],
         *,
         conflicts: tuple[type[Exception], ...],
         max_events: int = MAX_GROUP_EVENTS,
@@ -41,9 +40,9 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def append(self, envelopes: Sequence[Envelope]) -> list[int]:
-        """Blocks until the envelopes are committed; returns their positions, or raises."""
-        request = _Request(envelopes)
+    def append(self, rows: Sequence[Any]) -> list[int]:
+        """Blocks until the rows are committed; returns their positions, or raises."""
+        request = _Request(rows)
         self._ensure_running()
         self._queue.put(request)
         return request.future.result()
@@ -71,7 +70,7 @@ class GroupCommitter:
                 return
 
     def _gather(self, first: _Request) -> tuple[list[_Request], bool]:
-        group, size = [first], len(first.envelopes)
+        group, size = [first], len(first.rows)
         while size < self._max_events:
             try:
                 request = self._queue.get_nowait()
@@ -80,12 +79,12 @@ class GroupCommitter:
             if request is None:
                 return group, True
             group.append(request)
-            size += len(request.envelopes)
+            size += len(request.rows)
         return group, False
 
     def _commit(self, group: list[_Request]) -> None:
         try:
-            positions = self._write([e for request in group for e in request.envelopes])
+            positions = self._write([row for request in group for row in request.rows])
         except self._conflicts as error:
             if len(group) == 1:
                 group[0].future.set_exception(error)
@@ -99,5 +98,5 @@ class GroupCommitter:
             return
         offset = 0
         for request in group:
-            request.future.set_result(positions[offset : offset + len(request.envelopes)])
-            offset += len(request.envelopes)
+            request.future.set_result(positions[offset : offset + len(request.rows)])
+            offset += len(request.rows)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Response
 from api.auth import check_may_record
 from api.commands import AppendResult, NewEvent, new_session_id
 from api.deps import Ingest, LedgerDep
+from api.json_body import JsonBodyRoute
 from api.routes import ERRORS
 from api.schemas import AppendEventsRequest, AppendResponse, RecordedEventRef, StartSessionRequest
 
-router = APIRouter(prefix="/v1", tags=["ingest"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["ingest"], responses=ERRORS, route_class=JsonBodyRoute)
 
 
 def append_response(result: AppendResult, response: Response) -> AppendResponse:

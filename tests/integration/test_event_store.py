@@ -158,3 +158,16 @@ def test_a_cache_behind_another_process_never_decides_what_is_stored(store):
     history = store.read_stream(session_id)
     assert [e.version for e in history] == list(range(1, 7))
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(history))
+
+
+def test_appends_keep_working_after_many_refused_commits(store):
+    """A refused commit skips the statements queued after the failing one in psycopg's
+    pipeline: none of them may be left behind as a prepared statement the server never made
+    (a 500 "prepared statement does not exist" on a later append). Two command services
+    (two API processes) take turns, so each commits on a stale cache, is refused, retries."""
+    one, other = SessionCommands(store), SessionCommands(store)
+    session_id = started(one)
+    for n in range(12):
+        one.append(session_id, [said(f"one {n}")], CALLER)
+        other.append(session_id, [said(f"other {n}")], CALLER)
+    assert one.load(session_id).version == 25
