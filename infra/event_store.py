@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
 
-from domain.envelope import Envelope, decode_document, encode_document, sealed_document
+from domain.envelope import Envelope, encode_document, sealed_document
 from infra.database import apply_schema, datastore_kwargs, schema_lock, sql_file
 from infra.group_commit import GroupCommitter
 
@@ -45,32 +46,74 @@ class EventIdTaken(Exception):
     """An event id in the append is already stored."""
 
 
+class Row(NamedTuple):
+    """One event as it is written: ``stored_events``' columns, its event id and its hash."""
+
+    stream_id: UUID
+    version: int
+    type: str
+    state: bytes
+    event_id: UUID
+    hash: str
+
+
 class LedgerRecorder(PostgresApplicationRecorder):
     """eventsourcing's recorder, plus, in the same transaction: the event ids (so a retried
     event is stored once) and each stream's head (so a deleted newest event is detectable).
 
     Both are written after the recorder took its table lock, so concurrent appends cannot
-    deadlock on them.
+    deadlock on them. The events go in as one array per column in binary: eventsourcing's
+    own insert sends one array of a composite type, which psycopg can only dump as text
+    (every state escaped), ~12 % of the API's CPU under batched ingest.
     """
 
     insert_event_ids = (
-        "INSERT INTO ledger_event_ids (event_id, stream_id, version) VALUES (%s, %s, %s)"
+        "INSERT INTO ledger_event_ids (event_id, stream_id, version)"
+        " SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::bigint[])"
     )
     upsert_heads = (
-        "INSERT INTO stream_heads (stream_id, version, hash) VALUES (%s, %s, %s)"
+        "INSERT INTO stream_heads (stream_id, version, hash)"
+        " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[])"
         " ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash"
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.insert_columns = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
     def _insert_stored_events(self, curs, stored_events: Sequence[StoredEvent], **kwargs: Any):
-        super()._insert_stored_events(curs, stored_events, **kwargs)
+        rows: Sequence[Row] = kwargs["rows"]
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        columns = ([r.stream_id for r in rows], [r.version for r in rows])
+        # prepare=False: psycopg would prepare a statement on its 5th use, and when the
+        # pipeline fails before it (a taken version) the server skips the PREPARE while
+        # psycopg counts it as made; the next use of it is then an error.
+        curs.execute(
+            self.insert_columns,
+            (*columns, [r.type for r in rows], [r.state for r in rows]),
+            prepare=False,
+        )
         # Another cursor: the recorder reads the positions from ``curs`` afterwards.
         with curs.connection.cursor() as extra:
-            extra.executemany(self.insert_event_ids, kwargs.get("event_ids") or ())
-            extra.executemany(self.upsert_heads, kwargs.get("heads") or ())
+            event_ids = ([r.event_id for r in rows], *columns)
+            extra.execute(self.insert_event_ids, event_ids, prepare=False)
+            extra.execute(self.upsert_heads, _heads(rows), prepare=False)
+
+
+def _heads(rows: Sequence[Row]) -> tuple[list, list, list]:
+    """Each stream's newest row, as the columns of ``stream_heads``, in stream order."""
+    newest = {r.stream_id: r for r in sorted(rows, key=lambda r: r.version)}
+    heads = [newest[stream_id] for stream_id in sorted(newest)]
+    return [r.stream_id for r in heads], [r.version for r in heads], [r.hash for r in heads]
 
 
 def envelope_from_row(state: bytes, position: int) -> Envelope:
-    return Envelope.model_validate({**decode_document(bytes(state)), "position": position})
+    return Envelope.from_stored(bytes(state), position)
 
 
 class EventStore:
@@ -79,7 +122,7 @@ class EventStore:
     def __init__(self, url: str, *, pool_size: int = 8, group_commit: bool = True) -> None:
         self.url = url
         self._committer = (
-            GroupCommitter(self._append_now, conflicts=(StreamVersionTaken, EventIdTaken))
+            GroupCommitter(self._write, conflicts=(StreamVersionTaken, EventIdTaken))
             if group_commit
             else None
         )
@@ -106,31 +149,18 @@ class EventStore:
 
     def append(self, envelopes: Sequence[Envelope]) -> list[int]:
         """Store sealed envelopes atomically; return their global positions, in order."""
+        # Encoded here, in the caller's thread: the group committer's one thread would
+        # otherwise encode every request's events between the commits it serialises.
+        rows = _rows(envelopes)
         if self._committer is not None:
-            return self._committer.append(envelopes)
-        return self._append_now(envelopes)
+            return self._committer.append(rows)
+        return self._write(rows)
 
-    def _append_now(self, envelopes: Sequence[Envelope]) -> list[int]:
-        documents = [sealed_document(e) for e in envelopes]
-        unsealed = [e.event_id for e, d in zip(envelopes, documents, strict=True) if d is None]
-        if unsealed:
-            # Storing bytes its hash does not cover would plant a false tampering report.
-            raise ValueError(f"envelopes whose hash does not cover their content: {unsealed}")
-        stored = [
-            StoredEvent(
-                originator_id=e.stream_id,
-                originator_version=e.version,
-                topic=e.type,
-                state=encode_document(document),
-            )
-            for e, document in zip(envelopes, documents, strict=True)
-        ]
-        event_ids = [(e.event_id, e.stream_id, e.version) for e in envelopes]
-        heads = {e.stream_id: (e.stream_id, e.version, e.hash) for e in envelopes}
+    def _write(self, rows: Sequence[Row]) -> list[int]:
+        # The recorder only counts the StoredEvents; LedgerRecorder writes ``rows``.
+        stored = [StoredEvent(r.stream_id, r.version, r.type, r.state) for r in rows]
         try:
-            positions = self.recorder.insert_events(
-                stored, event_ids=event_ids, heads=sorted(heads.values())
-            )
+            positions = self.recorder.insert_events(stored, rows=rows)
         except IntegrityError as error:
             if _violated_constraint(error) == EVENT_IDS_CONSTRAINT:
                 raise EventIdTaken(str(error)) from error
@@ -197,6 +227,18 @@ class EventStore:
     def _cursor(self, row_factory=None):
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=row_factory) as cur:
             yield cur
+
+
+def _rows(envelopes: Sequence[Envelope]) -> list[Row]:
+    documents = [sealed_document(e) for e in envelopes]
+    unsealed = [e.event_id for e, d in zip(envelopes, documents, strict=True) if d is None]
+    if unsealed:
+        # Storing bytes its hash does not cover would plant a false tampering report.
+        raise ValueError(f"envelopes whose hash does not cover their content: {unsealed}")
+    return [
+        Row(e.stream_id, e.version, e.type, encode_document(document), e.event_id, e.hash)
+        for e, document in zip(envelopes, documents, strict=True)
+    ]
 
 
 def _violated_constraint(error: IntegrityError) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 from psycopg import Cursor
 
 
@@ -11,3 +12,22 @@ def executemany(cur: Cursor, query: str, rows: Sequence[Sequence]) -> None:
     """One pipelined statement for all rows; nothing at all when there are none."""
     if rows:
         cur.executemany(query, rows)
+
+
+def json_rows(table: str, columns: str, *, alias: str = "") -> str:
+    """A template (``projections.tables.over``) inserting ``columns`` of the rows of one
+    JSON array parameter, each row an object keyed by column name (other keys ignored)."""
+    target = f"{{{table}}} AS {alias}" if alias else f"{{{table}}}"
+    return (
+        f"INSERT INTO {target} ({columns}) SELECT {columns}"
+        f" FROM jsonb_populate_recordset(NULL::{{{table}}}, %s::jsonb)"
+    )
+
+
+def execute_json(cur: Cursor, query: str, rows: Sequence[object]) -> None:
+    """``query`` (see ``json_rows``) once for all rows, as one JSON array that orjson writes
+    in C (dataclasses, UUIDs, datetimes): one statement for PostgreSQL to plan and run
+    however large the batch, and no per-value adaptation in psycopg. Nothing at all when
+    there are no rows; rows keep their order (an upsert locks in it)."""
+    if rows:
+        cur.execute(query, (orjson.dumps(rows).decode(),))

@@ -20,6 +20,9 @@ from psycopg_pool import ConnectionPool
 
 from domain.envelope import Envelope, decode_document
 from domain.events import decoding_once
+from infra.logging import get_logger
+
+log = get_logger("projections.engine")
 
 # Parked before a read model could be told apart (an undecodable message): retried for all.
 ANY_PROJECTION = "*"
@@ -113,7 +116,15 @@ class ProjectionEngine:
             return 0
         try:
             return self._apply(events)
-        except Exception:
+        except Exception as error:
+            # Said once per batch: isolating costs a transaction per event, so an operator
+            # seeing throughput drop must be able to find out why.
+            log.warning(
+                "batch failed; applying its events one by one",
+                events=len(events),
+                first_position=events[0].position,
+                error=repr(error),
+            )
             return sum(self._apply_or_park(event) for event in events)
 
     def apply_within(

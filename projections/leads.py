@@ -19,10 +19,8 @@ re-partitions from the first event: leads joined only by a phone number stay apa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from operator import attrgetter
 from uuid import UUID
 
 from psycopg import Cursor
@@ -39,11 +37,11 @@ from domain.events import (
     decode_payload,
 )
 from domain.identity import ContactIdentifier, contact_identifiers, lead_id_for_session
-from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules
+from domain.rules import WorkspaceRules
 from domain.session_state import SessionStatus
-from projections.batch import executemany
+from projections.batch import execute_json, json_rows
 from projections.engine import GLOBAL_ORDER
-from projections.tables import schema_over, statements, table_map
+from projections.tables import TableSet
 
 # (workspace, kind, normalised value): identifiers never merge across workspaces
 IdentifierKey = tuple[str, str, str]
@@ -276,80 +274,88 @@ LOAD_ALIVE_LEADS = (
 # Serialises the workspace's lead merging across workers that consume other partitions; per
 # leads table, so a rebuild does not wait for the live generation's workers.
 LOCK_WORKSPACE = "SELECT pg_advisory_xact_lock(hashtextextended(%s || ':' || %s, 0))"
+# Every cluster a batch moved, to where it ended up, in one statement per table.
 REPOINT = {
-    f"repoint_{table}": f"UPDATE {{{table}}} SET cluster_id = %s WHERE cluster_id = %s"
+    f"repoint_{table}": f"UPDATE {{{table}}} AS t SET cluster_id = m.to_cluster"
+    " FROM unnest(%s::uuid[], %s::uuid[]) AS m(from_cluster, to_cluster)"
+    " WHERE t.cluster_id = m.from_cluster"
     for table in ("lead_members", "lead_identifiers", "leads")
 }
-STORE_LEADS = (
-    f"INSERT INTO {{leads}} ({LEAD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+# Each statement writes a whole batch: the rows as one JSON array (``projections.batch``).
+STORE_LEADS = json_rows("leads", LEAD_COLUMNS) + (
     " ON CONFLICT (lead_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,"
     " size = EXCLUDED.size, merged_into = EXCLUDED.merged_into"
 )
-STORE_MEMBERS = (
-    f"INSERT INTO {{lead_members}} ({MEMBER_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE"
+STORE_MEMBERS = json_rows("lead_members", MEMBER_COLUMNS) + (
+    " ON CONFLICT (session_id) DO UPDATE"
     " SET cluster_id = EXCLUDED.cluster_id, status = EXCLUDED.status,"
     " contact_name = EXCLUDED.contact_name, email = EXCLUDED.email, phone = EXCLUDED.phone,"
     " external_id = EXCLUDED.external_id, version = EXCLUDED.version"
 )
-INSERT_IDENTIFIERS = (
-    "INSERT INTO {lead_identifiers} (workspace_id, kind, value, cluster_id, first_event_id,"
-    " first_session_id, first_position) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+INSERT_IDENTIFIERS = json_rows(
+    "lead_identifiers",
+    "workspace_id, kind, value, cluster_id, first_event_id, first_session_id, first_position",
 )
-INSERT_MERGES = (
-    "INSERT INTO {lead_merges} (merged_id, survivor_id, workspace_id, identifier_kind,"
-    " identifier_value, event_id, session_id, position, occurred_at, rules_version,"
-    " moved_sessions) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-
-# The values of INSERT_MERGES, in its column order.
-MERGE_VALUES = attrgetter(
-    "merged_id",
-    "survivor_id",
-    "workspace_id",
-    "identifier.kind",
-    "identifier.value",
-    "event_id",
-    "session_id",
-    "position",
-    "occurred_at",
-    "rules_version",
-    "moved_sessions",
+INSERT_MERGES = json_rows(
+    "lead_merges",
+    "merged_id, survivor_id, workspace_id, identifier_kind, identifier_value, event_id,"
+    " session_id, position, occurred_at, rules_version, moved_sessions",
 )
 
 
-class LeadsProjection:
+def final_clusters(merges: list[Merge]) -> dict[UUID, UUID]:
+    """Each cluster the merges moved -> the cluster it is in after all of them: what
+    applying the moves one by one, in order, does to a stored row (a cluster is moved
+    once, but the cluster it moved into may itself move later in the batch)."""
+    moved = {merge.from_cluster: merge.to_cluster for merge in merges}
+    final = {}
+    for cluster, target in moved.items():
+        while target in moved:
+            target = moved[target]
+        final[cluster] = target
+    return final
+
+
+def _merge_values(merge: Merge) -> dict:
+    values = {name: value for name, value in vars(merge).items() if name != "identifier"}
+    return {
+        **values,
+        "identifier_kind": merge.identifier.kind,
+        "identifier_value": merge.identifier.value,
+    }
+
+
+def _identifier_values(key: IdentifierKey, seen: IdentifierSeen, cluster_id: UUID) -> dict:
+    workspace_id, kind, value = key
+    return {
+        "workspace_id": workspace_id,
+        "kind": kind,
+        "value": value,
+        "cluster_id": cluster_id,
+        "first_event_id": seen.event_id,
+        "first_session_id": seen.session_id,
+        "first_position": seen.position,
+    }
+
+
+class LeadsProjection(TableSet):
+    # ``name`` keys the exactly-once bookkeeping, here the log cursor.
     name = "leads"
     # Which session claimed an identifier first decides merges: fold in the ledger's order.
     order = GLOBAL_ORDER
     event_types = tuple(sorted(FOLDED_TYPES))
-
-    def __init__(
-        self,
-        rules: RuleSet | WorkspaceRules = DEFAULT_RULES,
-        *,
-        tables: Mapping[str, str] | None = None,
-        name: str = "leads",
-    ) -> None:
-        # ``name`` keys the exactly-once bookkeeping, here the log cursor: a rebuilt
-        # generation has its own.
-        self.name = name
-        self.rules = WorkspaceRules.of_any(rules)
-        self.tables = table_map(TABLES, tables)
-        self.sql = statements(
-            self.tables,
-            load_members=LOAD_MEMBERS,
-            load_identifiers=LOAD_IDENTIFIERS,
-            load_alive_leads=LOAD_ALIVE_LEADS,
-            store_leads=STORE_LEADS,
-            store_members=STORE_MEMBERS,
-            insert_identifiers=INSERT_IDENTIFIERS,
-            insert_merges=INSERT_MERGES,
-            **REPOINT,
-        )
-
-    def schema(self) -> list[str]:
-        return [schema_over("leads.sql", self.tables)]
+    TABLES = TABLES
+    SCHEMA = "leads.sql"
+    STATEMENTS = {
+        "load_members": LOAD_MEMBERS,
+        "load_identifiers": LOAD_IDENTIFIERS,
+        "load_alive_leads": LOAD_ALIVE_LEADS,
+        "store_leads": STORE_LEADS,
+        "store_members": STORE_MEMBERS,
+        "insert_identifiers": INSERT_IDENTIFIERS,
+        "insert_merges": INSERT_MERGES,
+        **REPOINT,
+    }
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         # Merges depend on which session claimed an identifier first: fold in global order.
@@ -385,22 +391,19 @@ class LeadsProjection:
             book.add_lead(LeadNode(*row))
 
     def _store(self, cur: Cursor, book: LeadBook) -> None:
-        # Rows the slice did not load (older members, dead leads) follow their cluster in order.
-        repointed = [(m.to_cluster, m.from_cluster) for m in book.merges]
-        for table in REPOINT:
-            executemany(cur, getattr(self.sql, table), repointed)
-        executemany(
-            cur, self.sql.store_leads, [tuple(vars(n).values()) for n in book.leads.values()]
-        )
-        executemany(
-            cur, self.sql.store_members, [tuple(vars(m).values()) for m in book.members.values()]
-        )
-        executemany(
+        # Rows the slice did not load (older members, dead leads) follow their cluster.
+        final = final_clusters(book.merges)
+        if final:
+            for table in REPOINT:
+                cur.execute(getattr(self.sql, table), (list(final), list(final.values())))
+        execute_json(cur, self.sql.store_leads, list(book.leads.values()))
+        execute_json(cur, self.sql.store_members, list(book.members.values()))
+        execute_json(
             cur,
             self.sql.insert_identifiers,
             [
-                (*seen.key, book.identifiers[key], seen.event_id, seen.session_id, seen.position)
+                _identifier_values(key, seen, book.identifiers[key])
                 for key, seen in book.new_identifiers.items()
             ],
         )
-        executemany(cur, self.sql.insert_merges, [MERGE_VALUES(m) for m in book.merges])
+        execute_json(cur, self.sql.insert_merges, [_merge_values(m) for m in book.merges])

@@ -21,10 +21,8 @@ the events.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from operator import attrgetter
 from uuid import UUID
 
 from psycopg import Cursor
@@ -39,9 +37,9 @@ from domain.events import (
     decode_payload,
 )
 from domain.identity import missed_question_group_id, normalised_question_group_id
-from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules
-from projections.batch import executemany
-from projections.tables import schema_over, statements, table_map
+from domain.rules import DEFAULT_RULES, RuleSet
+from projections.batch import execute_json, json_rows
+from projections.tables import TableSet
 
 MISSED_QUESTION_STREAM = "missed_question"
 TABLES = (
@@ -236,7 +234,7 @@ def _add_to_group(groups: dict[UUID, GroupDelta], occurrence: Occurrence) -> Non
 
 @dataclass(frozen=True)
 class StatusRow:
-    """A missed_question stream's newest status; its fields in STORE_STATUS's column order."""
+    """A missed_question stream's newest status; its fields named as STORE_STATUS's columns."""
 
     group_id: UUID
     workspace_id: str
@@ -268,87 +266,74 @@ LOAD_SESSIONS = (
     " missed_message_ids, group_ids, missed_count"
     " FROM {missed_question_sessions} WHERE session_id = ANY(%s)"
 )
-STORE_SESSIONS = (
-    "INSERT INTO {missed_question_sessions} (session_id, workspace_id, agent_id, missed_count,"
-    " longest_run, customer_message_ids, customer_message_days, missed_message_ids, group_ids)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id) DO UPDATE SET"
+# Each statement writes a whole batch: the rows as one JSON array (``projections.batch``).
+STORE_SESSIONS = json_rows(
+    "missed_question_sessions",
+    "session_id, workspace_id, agent_id, missed_count, longest_run, customer_message_ids,"
+    " customer_message_days, missed_message_ids, group_ids",
+) + (
+    " ON CONFLICT (session_id) DO UPDATE SET"
     " missed_count = EXCLUDED.missed_count, longest_run = EXCLUDED.longest_run,"
     " customer_message_ids = EXCLUDED.customer_message_ids,"
     " customer_message_days = EXCLUDED.customer_message_days,"
     " missed_message_ids = EXCLUDED.missed_message_ids, group_ids = EXCLUDED.group_ids"
 )
 INSERT_OCCURRENCES = (
-    "INSERT INTO {missed_question_occurrences} (session_id, version, group_id, workspace_id,"
-    " message_id, occurred_at, question, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (session_id, version) DO NOTHING"
-)
-# The values of INSERT_OCCURRENCES, in its column order.
-OCCURRENCE_VALUES = attrgetter(
-    "session_id",
-    "version",
-    "group_id",
-    "workspace_id",
-    "message_id",
-    "occurred_at",
-    "text",  # as reported, not normalised
-    "position",
+    json_rows(
+        "missed_question_occurrences",
+        "session_id, version, group_id, workspace_id, message_id, occurred_at, question, position",
+    )
+    + " ON CONFLICT (session_id, version) DO NOTHING"
 )
 # The engine applies each event once, so the counters can simply be added to.
-ADD_TO_GROUPS = (
-    "INSERT INTO {missed_question_groups} AS g (group_id, workspace_id, agent_id, question,"
-    " occurrences, sessions, first_seen, last_seen, rules_version)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+ADD_TO_GROUPS = json_rows(
+    "missed_question_groups",
+    "group_id, workspace_id, agent_id, question, occurrences, sessions, first_seen, last_seen,"
+    " rules_version",
+    alias="g",
+) + (
     " ON CONFLICT (group_id) DO UPDATE SET occurrences = g.occurrences + EXCLUDED.occurrences,"
     " sessions = g.sessions + EXCLUDED.sessions,"
     " first_seen = LEAST(g.first_seen, EXCLUDED.first_seen),"
     " last_seen = GREATEST(g.last_seen, EXCLUDED.last_seen)"
 )
-ADD_TO_DAYS = (
-    "INSERT INTO {missed_question_daily} AS d (workspace_id, agent_id, day, customer_messages,"
-    " missed) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workspace_id, agent_id, day) DO UPDATE"
+ADD_TO_DAYS = json_rows(
+    "missed_question_daily",
+    "workspace_id, agent_id, day, customer_messages, missed",
+    alias="d",
+) + (
+    " ON CONFLICT (workspace_id, agent_id, day) DO UPDATE"
     " SET customer_messages = d.customer_messages + EXCLUDED.customer_messages,"
     " missed = d.missed + EXCLUDED.missed"
 )
-STORE_STATUS = (
-    "INSERT INTO {missed_question_status} AS s (group_id, workspace_id, status, reason,"
-    " changed_at, version, position) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+STORE_STATUS = json_rows(
+    "missed_question_status",
+    "group_id, workspace_id, status, reason, changed_at, version, position",
+    alias="s",
+) + (
     " ON CONFLICT (group_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason,"
     " changed_at = EXCLUDED.changed_at, version = EXCLUDED.version,"
     " position = EXCLUDED.position WHERE s.version < EXCLUDED.version"
 )
 ADD_WORDINGS = (
-    "INSERT INTO {missed_question_wordings} (group_id, wording_id, workspace_id)"
-    " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+    json_rows("missed_question_wordings", "group_id, wording_id, workspace_id")
+    + " ON CONFLICT DO NOTHING"
 )
 
 
-class MissedQuestionsProjection:
+class MissedQuestionsProjection(TableSet):
     name = "missed_questions"
-
-    def __init__(
-        self,
-        rules: RuleSet | WorkspaceRules = DEFAULT_RULES,
-        *,
-        tables: Mapping[str, str] | None = None,
-        name: str = "missed_questions",
-    ) -> None:
-        # ``name`` keys the exactly-once bookkeeping: a rebuilt generation has its own.
-        self.name = name
-        self.rules = WorkspaceRules.of_any(rules)
-        self.tables = table_map(TABLES, tables)
-        self.sql = statements(
-            self.tables,
-            load_sessions=LOAD_SESSIONS,
-            store_sessions=STORE_SESSIONS,
-            insert_occurrences=INSERT_OCCURRENCES,
-            add_to_groups=ADD_TO_GROUPS,
-            add_to_days=ADD_TO_DAYS,
-            store_status=STORE_STATUS,
-            add_wordings=ADD_WORDINGS,
-        )
-
-    def schema(self) -> list[str]:
-        return [schema_over("missed_questions.sql", self.tables)]
+    TABLES = TABLES
+    SCHEMA = "missed_questions.sql"
+    STATEMENTS = {
+        "load_sessions": LOAD_SESSIONS,
+        "store_sessions": STORE_SESSIONS,
+        "insert_occurrences": INSERT_OCCURRENCES,
+        "add_to_groups": ADD_TO_GROUPS,
+        "add_to_days": ADD_TO_DAYS,
+        "store_status": STORE_STATUS,
+        "add_wordings": ADD_WORDINGS,
+    }
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         statuses = [
@@ -397,44 +382,58 @@ class MissedQuestionsProjection:
         summary: Summary,
         statuses: list[StatusRow],
     ) -> None:
-        executemany(cur, self.sql.store_sessions, [_session_values(state) for state in states])
-        executemany(
-            cur, self.sql.insert_occurrences, [OCCURRENCE_VALUES(o) for o in summary.occurrences]
+        execute_json(cur, self.sql.store_sessions, [_session_values(state) for state in states])
+        execute_json(
+            cur,
+            self.sql.insert_occurrences,
+            [_occurrence_values(o) for o in summary.occurrences],
         )
-        executemany(
+        execute_json(
             cur,
             self.sql.add_to_groups,
+            [{"group_id": group_id, **vars(d)} for group_id, d in summary.groups.items()],
+        )
+        execute_json(
+            cur,
+            self.sql.add_to_days,
+            [_day_values(key, counts) for key, counts in summary.days.items()],
+        )
+        execute_json(cur, self.sql.store_status, statuses)
+        execute_json(
+            cur,
+            self.sql.add_wordings,
             [
-                (
-                    group_id,
-                    d.workspace_id,
-                    d.agent_id,
-                    d.question,
-                    d.occurrences,
-                    d.sessions,
-                    d.first_seen,
-                    d.last_seen,
-                    d.rules_version,
-                )
-                for group_id, d in summary.groups.items()
+                {"group_id": group, "wording_id": wording, "workspace_id": workspace}
+                for group, wording, workspace in sorted(summary.wordings)
             ],
         )
-        executemany(
-            cur, self.sql.add_to_days, [(*key, *counts) for key, counts in summary.days.items()]
-        )
-        executemany(cur, self.sql.store_status, [astuple(s) for s in statuses])
-        executemany(cur, self.sql.add_wordings, sorted(summary.wordings))
 
 
-def _session_values(state: SessionMisses) -> tuple:
-    return (
-        state.session_id,
-        state.workspace_id,
-        state.agent_id,
-        state.missed_count,
-        state.longest_run,
-        list(state.customer_messages),
-        list(state.customer_messages.values()),
-        sorted(state.missed_messages),
-        sorted(state.group_ids),
-    )
+def _session_values(state: SessionMisses) -> dict:
+    return {
+        "session_id": state.session_id,
+        "workspace_id": state.workspace_id,
+        "agent_id": state.agent_id,
+        "missed_count": state.missed_count,
+        "longest_run": state.longest_run,
+        "customer_message_ids": list(state.customer_messages),
+        "customer_message_days": list(state.customer_messages.values()),
+        "missed_message_ids": sorted(state.missed_messages),
+        "group_ids": sorted(state.group_ids),
+    }
+
+
+def _occurrence_values(occurrence: Occurrence) -> dict:
+    # Keys that are not columns are ignored; the stored question is the text as reported.
+    return {**vars(occurrence), "question": occurrence.text}
+
+
+def _day_values(key: tuple[str, str, date], counts: list[int]) -> dict:
+    workspace_id, agent_id, day = key
+    return {
+        "workspace_id": workspace_id,
+        "agent_id": agent_id,
+        "day": day,
+        "customer_messages": counts[0],
+        "missed": counts[1],
+    }

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from psycopg import sql
 
+from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules
 from projections.engine import schema_sql
 
 
@@ -46,3 +47,31 @@ def over(template: str, tables: Mapping[str, str], **fragments: sql.Composable) 
 def statements(tables: Mapping[str, str], **templates: str) -> SimpleNamespace:
     """Each template composed over ``tables`` (``over``), under the same name."""
     return SimpleNamespace(**{name: over(text, tables) for name, text in templates.items()})
+
+
+class TableSet:
+    """A read model over several tables of one generation, under per-workspace rules.
+
+    Set per class: ``name`` (the default one), ``TABLES`` (default table names),
+    ``STATEMENTS`` (statement name -> template over them) and ``SCHEMA`` (its DDL file)."""
+
+    name = ""
+    TABLES: tuple[str, ...] = ()
+    STATEMENTS: Mapping[str, str] = {}
+    SCHEMA = ""
+
+    def __init__(
+        self,
+        rules: RuleSet | WorkspaceRules = DEFAULT_RULES,
+        *,
+        tables: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        # ``name`` keys the exactly-once bookkeeping: a rebuilt generation has its own.
+        self.name = name or type(self).name
+        self.rules = WorkspaceRules.of_any(rules)
+        self.tables = table_map(self.TABLES, tables)
+        self.sql = statements(self.tables, **self.STATEMENTS)
+
+    def schema(self) -> list[str]:
+        return [schema_over(self.SCHEMA, self.tables)]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.events import decode_payload
-from domain.identity import lead_id_for_session
+from domain.identity import ContactIdentifier, lead_id_for_session
 from domain.rules import LeadIdentifier, RuleSet, WorkspaceRules
-from projections.leads import LeadBook
+from projections.leads import LeadBook, Merge, final_clusters
 from tests.builders import SessionScript
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -116,3 +117,17 @@ def test_the_rules_say_which_identifiers_merge_and_where_national_numbers_are():
     assert {key[1] for key in split.identifiers} == {"email"}
     # Another workspace's rules do not apply here.
     assert len(partition(fold(events, WorkspaceRules({"w2": uk})))) == 2
+
+
+def test_a_batch_repoints_each_moved_cluster_to_where_its_chain_ends():
+    a, b, c, d, e = (uuid4() for _ in range(5))
+
+    def moved(source, target):
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        identifier = ContactIdentifier("email", "x@example.com")
+        return Merge(a, b, "w1", identifier, uuid4(), uuid4(), 1, at, 0, 1, source, target)
+
+    # a into b, then b into c: a stored row of a ends in c, as two UPDATEs in order leave it.
+    merges = [moved(a, b), moved(d, e), moved(b, c)]
+    assert final_clusters(merges) == {a: c, d: e, b: c}
+    assert final_clusters([]) == {}
