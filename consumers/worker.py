@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Sequence
 
 import faust
@@ -23,17 +24,19 @@ from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from infra.logging import get_logger
 from infra.settings import Settings
-from projections.engine import ANY_PROJECTION, ProjectionEngine
+from projections.engine import ANY_PROJECTION, TRANSIENT, ProjectionEngine
 from projections.registry import read_model_schema, streaming_projections
 
 log = get_logger("consumers.worker")
+MAX_RETRY_WAIT = 2.0  # seconds between attempts while PostgreSQL is away
 
 
 class BatchProcessor:
     """Decodes Kafka messages into envelopes and hands them to the projection engine."""
 
-    def __init__(self, engine: ProjectionEngine) -> None:
+    def __init__(self, engine: ProjectionEngine, *, retry_wait: float = 0.5) -> None:
         self.engine = engine
+        self.retry_wait = retry_wait
         self.applied = 0
 
     def process(self, messages: Sequence[tuple[bytes, dict[str, bytes]]]) -> int:
@@ -42,9 +45,21 @@ class BatchProcessor:
             envelope = self._decode(value, headers)
             if envelope is not None:
                 envelopes.append(envelope)
-        applied = self.engine.apply_batch(envelopes)
+        applied = self._apply_until_the_database_answers(envelopes)
         self.applied += applied
         return applied
+
+    def _apply_until_the_database_answers(self, envelopes: Sequence[Envelope]) -> int:
+        """The batch, applied once PostgreSQL takes it: while it is down or restarting the
+        batch is held (its offsets stay uncommitted) rather than parked or skipped."""
+        wait = self.retry_wait
+        while True:
+            try:
+                return self.engine.apply_batch(envelopes)
+            except TRANSIENT as error:
+                log.warning("database unavailable; retrying the batch", wait=wait, error=str(error))
+                time.sleep(wait)
+                wait = min(wait * 2, MAX_RETRY_WAIT)
 
     def _decode(self, value: bytes, headers: dict[str, bytes]) -> Envelope | None:
         position = _header_int(headers, POSITION_HEADER)

@@ -15,14 +15,30 @@ from importlib import resources
 from typing import Protocol
 from uuid import UUID
 
+import psycopg
+from eventsourcing.persistence import ConnectionUnavailableError
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg import Cursor
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from domain.envelope import Envelope, decode_document
 from domain.events import decoding_once
 from infra.logging import get_logger
 
 log = get_logger("projections.engine")
+
+# The database, not the event, failed (connection lost, server restarting, deadlock or
+# serialization failure): never a reason to park an event. The caller retries the batch.
+# The event store's reads (the log-ordered read models') fail with eventsourcing's own types.
+TRANSIENT = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    PoolTimeout,
+    StoreOperationalError,
+    StoreInterfaceError,
+    ConnectionUnavailableError,
+)
 
 # Parked before a read model could be told apart (an undecodable message): retried for all.
 ANY_PROJECTION = "*"
@@ -116,6 +132,8 @@ class ProjectionEngine:
             return 0
         try:
             return self._apply(events)
+        except TRANSIENT:
+            raise
         except Exception as error:
             # Said once per batch: isolating costs a transaction per event, so an operator
             # seeing throughput drop must be able to find out why.
@@ -201,12 +219,16 @@ class ProjectionEngine:
     def _apply_or_park(self, event: Envelope) -> int:
         try:
             return self._apply([event])
+        except TRANSIENT:
+            raise
         except Exception:
             return sum(self._apply_one_or_park(event, p) for p in self.projections)
 
     def _apply_one_or_park(self, event: Envelope, projection: Projection) -> int:
         try:
             return self._apply([event], [projection])
+        except TRANSIENT:
+            raise
         except Exception:
             self.park(projection.name, traceback.format_exc(limit=5), event=event)
             return 0

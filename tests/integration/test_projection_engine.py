@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
 import psycopg
 import pytest
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consumers.worker import BatchProcessor
 from domain.envelope import Envelope
+from infra.broker import POSITION_HEADER
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from projections.engine import ProjectionEngine
@@ -237,4 +241,54 @@ def test_a_gap_is_healed_from_the_event_store(database_url):
             3,
             4,
         )
+    ledger.close()
+
+
+class Unreachable(Fragile):
+    """A read model whose database goes away for its first ``outages`` transactions."""
+
+    name = "unreachable"
+
+    def __init__(self, outages: int, error: type[Exception]) -> None:
+        self.outages = outages
+        self.error = error
+
+    def schema(self) -> list[str]:
+        return ["CREATE TABLE IF NOT EXISTS unreachable (stream_id uuid, version bigint)"]
+
+    def apply(self, cur, streams) -> None:
+        if self.outages:
+            self.outages -= 1
+            raise self.error("server closed the connection unexpectedly")
+        for stream_id, events in streams.items():
+            for event in events:
+                cur.execute("INSERT INTO unreachable VALUES (%s, %s)", (stream_id, event.version))
+
+
+# psycopg's own, and the event store's (what a log-ordered read model's reads raise).
+@pytest.mark.parametrize("error", [psycopg.OperationalError, StoreOperationalError])
+def test_a_database_outage_is_waited_out_never_parked(database_url, error):
+    """Drill 4 parked a valid event when PostgreSQL restarted mid-batch: an outage is the
+    database's fault, not the event's, so the batch is held and applied once it answers."""
+    script = SessionScript().start().say("hello").say("again")
+    ledger = Ledger(database_url, script.events)
+    unreachable = Unreachable(outages=3, error=error)
+    apply_schema(database_url, unreachable.schema())
+    engine = ProjectionEngine(ledger.pool, [*all_projections(), unreachable], ledger.store)
+    events = ledger.store.read_log(0, 100)
+
+    with pytest.raises(error):
+        engine.apply_batch(events)  # the engine does not isolate or park: it says so
+    processor = BatchProcessor(engine, retry_wait=0.01)
+    processor.process(
+        [
+            (orjson.dumps(e.to_document()), {POSITION_HEADER: str(e.position).encode()})
+            for e in events
+        ]
+    )
+
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM parked_events").fetchone() == (0,)
+        versions = [r[0] for r in conn.execute("SELECT version FROM unreachable ORDER BY 1")]
+    assert versions == [1, 2, 3]
     ledger.close()
