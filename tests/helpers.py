@@ -110,3 +110,16 @@ def needs_data(path, what: str):
     return pytest.mark.skipif(
         not present and not os.environ.get("CI"), reason=f"{what} is not here"
     )
+
+
+def rules_body(conversion_ratio: float, opens: str) -> dict:
+    """A POST /v1/rules body: a lead worth 100, non-overflow recognition 0.25 inside Monday's
+    hours from ``opens`` to 17:00, and the given conversion ratio."""
+    return {
+        "defaults": {
+            "lead_valuation": {"average_lead_value": 100},
+            "conversion_ratio": conversion_ratio,
+            "recognition": {"overflow": False, "missed_call_share": 0.25},
+            "working_hours": {"monday": [{"start": opens, "end": "17:00"}]},
+        }
+    }

@@ -11,20 +11,9 @@ import pytest
 
 from api.exports import SESSION_REPORT, header
 from tests.browser.conftest import screenshot, sign_in
-from tests.helpers import message, wait_for
+from tests.helpers import message, rules_body, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-def _rules(conversion_ratio: float, opens: str) -> dict:
-    return {
-        "defaults": {
-            "lead_valuation": {"average_lead_value": 100},
-            "conversion_ratio": conversion_ratio,
-            "recognition": {"overflow": False, "missed_call_share": 0.25},
-            "working_hours": {"monday": [{"start": opens, "end": "17:00"}]},
-        }
-    }
 
 
 def _sessions(client, agent: str, count: int) -> list[str]:
@@ -101,7 +90,8 @@ def test_exports_download_with_the_key_and_the_current_filters(page, client):
 
 def test_rules_page_shows_versions_a_diff_and_a_shadow_rebuild(page, client):
     for ratio, opens, reason in ((0.5, "09:00", "first rules"), (0.8, "13:00", "afternoons only")):
-        response = client.post("/v1/rules", json={"rules": _rules(ratio, opens), "reason": reason})
+        body = {"rules": rules_body(ratio, opens), "reason": reason}
+        response = client.post("/v1/rules", json=body)
         assert response.status_code == 201, response.text
     latest = response.json()["version"]
     assert latest >= 2

@@ -15,20 +15,9 @@ import uuid
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import rules_body, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-def _rules(conversion_ratio: float, opens: str) -> dict:
-    return {
-        "defaults": {
-            "lead_valuation": {"average_lead_value": 100},
-            "conversion_ratio": conversion_ratio,
-            "recognition": {"overflow": False, "missed_call_share": 0.25},
-            "working_hours": {"monday": [{"start": opens, "end": "17:00"}]},
-        }
-    }
 
 
 def _publish(client, rules: dict, reason: str) -> int:
@@ -99,14 +88,14 @@ def test_invalid_rules_are_a_422_naming_the_field(client):
         assert response.status_code == 422, response.text
         assert response.json()["error"]["field"] == field
     viewer = client.as_role("viewer").post(
-        "/v1/rules", json={"rules": _rules(0.5, "09:00"), "reason": "not mine"}
+        "/v1/rules", json={"rules": rules_body(0.5, "09:00"), "reason": "not mine"}
     )
     assert viewer.status_code == 403
 
 
 def test_rules_v1_then_v2_rebuilt_beside_the_live_tables_and_switched_in(client):
     agent = f"rules-{uuid.uuid4().hex[:8]}"
-    v1 = _publish(client, _rules(0.5, "09:00"), "opening rules")
+    v1 = _publish(client, rules_body(0.5, "09:00"), "opening rules")
     first = _rebuild(client, v1, switch=True)
     wait_for(lambda: (_generation(client, first) or {}).get("status") == "live", what="v1 live")
 
@@ -116,7 +105,7 @@ def test_rules_v1_then_v2_rebuilt_beside_the_live_tables_and_switched_in(client)
     v1_metrics = _monthly_asr(client, agent)
     assert v1_metrics == [(25.0, v1)]
 
-    v2 = _publish(client, _rules(0.8, "13:00"), "afternoons only; better closing")
+    v2 = _publish(client, rules_body(0.8, "13:00"), "afternoons only; better closing")
     assert _asr_by_hour(client, agent) == v1_figures  # publishing alone changes nothing
     shadow = _rebuild(client, v2, switch=False)
 
@@ -152,8 +141,8 @@ def test_rules_v1_then_v2_rebuilt_beside_the_live_tables_and_switched_in(client)
 
 def test_rules_versions_diff_and_audit(client):
     before = client.get("/v1/rules").json()
-    first = _publish(client, _rules(0.5, "09:00"), "baseline")
-    second = _publish(client, _rules(0.5, "10:00"), "open later")
+    first = _publish(client, rules_body(0.5, "09:00"), "baseline")
+    second = _publish(client, rules_body(0.5, "10:00"), "open later")
     listed = client.get("/v1/rules").json()
     assert [v["version"] for v in listed["versions"]][-2:] == [first, second]
     assert listed["versions"][-1]["reason"] == "open later"
@@ -171,7 +160,7 @@ def test_rules_versions_diff_and_audit(client):
         }
     ]
     stale = client.post(
-        "/v1/rules", json={"rules": {**_rules(0.5, "09:00"), "version": first}, "reason": "x"}
+        "/v1/rules", json={"rules": {**rules_body(0.5, "09:00"), "version": first}, "reason": "x"}
     )
     assert stale.status_code == 409
 
