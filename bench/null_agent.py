@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from consumers.worker import create_faust_app, event_topic
+from infra.gc_tuning import tune_garbage_collection
 from infra.settings import Settings
 
 
@@ -50,6 +51,7 @@ def main() -> None:
 
     settings = Settings(topic=args.topic)
     app = build(settings, args.bootstrap, args.expect, args.out)
+    tune_garbage_collection()  # as the worker does: the comparison is of the agents' bodies
     Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()
 
 

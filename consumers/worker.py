@@ -22,6 +22,7 @@ from domain.envelope import Envelope
 from infra.broker import POSITION_HEADER, bootstrap_servers, ensure_topic
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
+from infra.gc_tuning import tune_garbage_collection
 from infra.logging import get_logger
 from infra.settings import Settings
 from projections.engine import ANY_PROJECTION, TRANSIENT, ProjectionEngine
@@ -183,4 +184,5 @@ def run_worker(settings: Settings, *, bootstrap: str, database_url: str) -> None
     ensure_topic(bootstrap, settings.topic, settings.topic_partitions)
     apply_schema(database_url, read_model_schema())
     app = create_worker_app(settings, bootstrap=bootstrap, database_url=database_url)
+    tune_garbage_collection()
     Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()

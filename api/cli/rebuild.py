@@ -67,6 +67,7 @@ def _resources(settings: Settings):
 
 
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from infra.gc_tuning import tune_garbage_collection
     from projections.generations import Generations
     from projections.rebuild import Rebuild, RebuildCancelled
 
@@ -88,6 +89,7 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
             f" ({', '.join(generation.tables.values())}) from position {generation.position}",
             file=sys.stderr,
         )
+        tune_garbage_collection()
         try:
             final = rebuild.run(generation, switch=not args.no_switch)
         except RebuildCancelled as cancelled:

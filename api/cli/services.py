@@ -75,9 +75,13 @@ def app_from_environment():
     from api.app import create_app
 
     settings = get_settings()
+    from infra.gc_tuning import tune_garbage_collection
+
     if settings.api_workers > 1:
         _exit_with_parent()
-    return create_app(settings, require(settings.database_url, "LEDGER_DATABASE_URL"))
+    app = create_app(settings, require(settings.database_url, "LEDGER_DATABASE_URL"))
+    tune_garbage_collection()
+    return app
 
 
 def _exit_with_parent() -> None:
@@ -91,6 +95,7 @@ def cmd_relay(settings: Settings, _args: argparse.Namespace) -> int:
     from consumers.relay import Relay
     from infra.database import create_pool
     from infra.event_store import EventStore
+    from infra.gc_tuning import tune_garbage_collection
 
     url = require(settings.database_url, "LEDGER_DATABASE_URL")
     bootstrap = require(settings.kafka_bootstrap, "LEDGER_KAFKA_BOOTSTRAP")
@@ -106,6 +111,7 @@ def cmd_relay(settings: Settings, _args: argparse.Namespace) -> int:
         batch_size=settings.relay_batch_size,
         idle_wait=settings.relay_idle_wait,
     )
+    tune_garbage_collection()
     relay.run(stop_on_signals())
     return 0
 
