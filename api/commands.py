@@ -288,9 +288,7 @@ def _recorded(
     positions: list[int],
 ) -> AppendResult:
     """The result in the request's order: stored events as they were, new ones positioned."""
-    recorded = iter(
-        e.model_copy(update={"position": p}) for e, p in zip(pending, positions, strict=True)
-    )
+    recorded = iter(e.placed_at(p) for e, p in zip(pending, positions, strict=True))
     return AppendResult(
         session_id, [stored[i.event_id] if i.event_id in stored else next(recorded) for i in items]
     )
@@ -343,7 +341,7 @@ class StreamCommands:
                 continue
             except EventIdTaken:
                 continue
-            return AppendResult(stream_id, [envelope.model_copy(update={"position": position})])
+            return AppendResult(stream_id, [envelope.placed_at(position)])
         raise AppendContention(f"stream {stream_id}: too many concurrent writers, retry")
 
     def _seal(

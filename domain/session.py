@@ -287,8 +287,8 @@ def seal_next(
     stream: the next version, chained to the previous hash, stamped with the context."""
     recorded_at = utc(context.recorded_at)
     document = {
-        "event_id": str(event_id),
-        "stream_id": str(stream_id),
+        "event_id": event_id,
+        "stream_id": stream_id,
         "stream_type": payload.stream_type,
         "version": version + 1,
         "type": payload.event_type,

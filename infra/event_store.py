@@ -21,7 +21,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from domain.envelope import Envelope, encode_document, sealed_document
+from domain.envelope import Envelope, sealed_bytes
 from infra.database import apply_schema, datastore_kwargs, schema_lock, sql_file
 from infra.group_commit import GroupCommitter
 
@@ -230,14 +230,14 @@ class EventStore:
 
 
 def _rows(envelopes: Sequence[Envelope]) -> list[Row]:
-    documents = [sealed_document(e) for e in envelopes]
-    unsealed = [e.event_id for e, d in zip(envelopes, documents, strict=True) if d is None]
+    states = [sealed_bytes(e) for e in envelopes]
+    unsealed = [e.event_id for e, state in zip(envelopes, states, strict=True) if state is None]
     if unsealed:
         # Storing bytes its hash does not cover would plant a false tampering report.
         raise ValueError(f"envelopes whose hash does not cover their content: {unsealed}")
     return [
-        Row(e.stream_id, e.version, e.type, encode_document(document), e.event_id, e.hash)
-        for e, document in zip(envelopes, documents, strict=True)
+        Row(e.stream_id, e.version, e.type, state, e.event_id, e.hash)
+        for e, state in zip(envelopes, states, strict=True)
     ]
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from api.commands import Caller, NewEvent, SessionCommands
-from domain.envelope import SYSTEM_ACTOR
+from domain.envelope import SYSTEM_ACTOR, Envelope, compute_hash, decode_document, seal
 from domain.errors import VersionConflict
 from domain.events import MessageRecorded, SessionClosed, SessionStarted
+from domain.session import EventContext, Session
+from infra.event_store import EventStore
 
 CALLER = Caller(workspace_id="w1", actor=SYSTEM_ACTOR)
 
@@ -89,14 +92,22 @@ def test_a_retried_event_id_racing_itself_is_stored_once(store):
     assert len(store.read_stream(session_id)) == 2
 
 
-def test_each_append_records_the_stream_head(store):
+def two_said(store: EventStore):
+    """A started session with two messages appended: its id and the append's result."""
     commands = SessionCommands(store)
     session_id = started(commands)
-    result = commands.append(session_id, [said("x"), said("y")], CALLER)
+    return session_id, commands.append(session_id, [said("x"), said("y")], CALLER)
+
+
+def rows_of(store: EventStore, query: str, *params) -> list[dict]:
     with store.datastore.get_connection() as conn:
-        head = conn.execute(
-            "SELECT version, hash FROM stream_heads WHERE stream_id = %s", (session_id,)
-        ).fetchone()
+        return conn.execute(query, params).fetchall()
+
+
+def test_each_append_records_the_stream_head(store):
+    session_id, result = two_said(store)
+    query = "SELECT version, hash FROM stream_heads WHERE stream_id = %s"
+    [head] = rows_of(store, query, session_id)
     assert (head["version"], head["hash"]) == (3, result.events[-1].hash)
 
 
@@ -171,3 +182,47 @@ def test_appends_keep_working_after_many_refused_commits(store):
         one.append(session_id, [said(f"one {n}")], CALLER)
         other.append(session_id, [said(f"other {n}")], CALLER)
     assert one.load(session_id).version == 25
+
+
+# --- what the store writes --------------------------------------------------------------------
+
+
+def test_the_stored_bytes_are_the_document_the_hash_covers(store):
+    session_id, result = two_said(store)
+    rows = rows_of(
+        store,
+        "SELECT state, notification_id FROM stored_events WHERE originator_id = %s"
+        " ORDER BY originator_version",
+        session_id,
+    )
+    stored = [(bytes(r["state"]), r["notification_id"]) for r in rows][1:]
+    assert [compute_hash(decode_document(state)) for state, _ in stored] == [
+        e.hash for e in result.events
+    ]
+    assert [Envelope.from_stored(*row) for row in stored] == result.events
+
+
+def unstored_message(store: EventStore) -> Envelope:
+    """A sealed envelope of a fresh session, not yet stored."""
+    session = Session(uuid.uuid4())
+    context = EventContext(**CALLER.model_dump(), recorded_at=datetime.now(UTC))
+    session.record(SessionStarted(agent_id="a", channel="web"), context)
+    store.append(session.collect_events())
+    return session.record(said("original").payload, context)
+
+
+def test_the_store_refuses_an_envelope_its_hash_does_not_cover(store):
+    sealed = unstored_message(store)
+    tampered = sealed.model_copy(update={"payload": {**sealed.payload, "text": "forged"}})
+    hand_built = Envelope.model_validate({**sealed.to_document(), "hash": "f" * 64})
+    for envelope in (tampered, hand_built):
+        with pytest.raises(ValueError, match="hash does not cover"):
+            store.append([envelope])
+    assert len(store.read_stream(sealed.stream_id)) == 1
+
+
+def test_the_store_takes_a_hand_built_envelope_its_hash_covers(store):
+    sealed = unstored_message(store)
+    hand_built = Envelope.model_validate(seal(sealed.to_document()))
+    store.append([hand_built])
+    assert store.read_stream(sealed.stream_id)[-1].hash == sealed.hash
