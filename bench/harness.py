@@ -133,11 +133,9 @@ class MemorySampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             for name, process in list(self.stack.services.items()):
-                rss = _rss_mb(process.pid)
-                if rss is None:
-                    continue
-                peak = self.peaks.setdefault(name, _Peak(first_mb=rss))
-                peak.last_mb, peak.peak_mb = rss, max(peak.peak_mb, rss)
+                for label, rss in _rss_mb(name, process.pid):
+                    peak = self.peaks.setdefault(label, _Peak(first_mb=rss))
+                    peak.last_mb, peak.peak_mb = rss, max(peak.peak_mb, rss)
 
     def rows(self, limit_mb: float = 300.0) -> list[Row]:
         return [
@@ -153,11 +151,18 @@ class MemorySampler:
         ]
 
 
-def _rss_mb(pid: int | None) -> float | None:
+def _rss_mb(name: str, pid: int | None) -> list[tuple[str, float]]:
+    """The service's RSS and, apart, its largest child's (the worker's projector process;
+    multiprocessing's resource tracker is the other, small one)."""
+    if not pid:
+        return []
     try:
-        return psutil.Process(pid).memory_info().rss / MB if pid else None
+        process = psutil.Process(pid)
+        sizes = [(name, process.memory_info().rss / MB)]
+        children = [c.memory_info().rss / MB for c in process.children()]
     except psutil.Error:
-        return None
+        return []
+    return sizes + ([(f"{name} child", max(children))] if children else [])
 
 
 # --- the report -------------------------------------------------------------------------------

@@ -117,8 +117,12 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
 
 
 def _cpu_seconds(pid: int | None) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    """The process's CPU time and its children's (the worker's projector process)."""
+    process = psutil.Process(pid)
+    return sum(
+        times.user + times.system
+        for times in (p.cpu_times() for p in (process, *process.children(recursive=True)))
+    )
 
 
 def seed_store(url: str, events: int, *, workspace: str, threads: int = 8) -> int:

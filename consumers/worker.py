@@ -1,18 +1,23 @@
 """The stream processor: a faust-streaming app that feeds batches from ``ledger.events`` to the
 projection engine, one PostgreSQL transaction per batch.
 
-faust acknowledges a batch (and so commits its offsets) only after the body of the
-``take_events`` loop returned, that is after the transaction committed: a crash re-delivers
-the batch, and the engine skips what it already applied.
+The batches are applied by a child process (``Projector``), one at a time and in order, while
+faust buffers the next batch: faust's per-event work and the read models' decoding, folding
+and SQL run on two cores instead of taking turns on one GIL. A batch's offsets become
+committable only after its transaction committed: a crash re-delivers the batch, and the
+engine skips what it already applied.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 import faust
 import psycopg
@@ -23,8 +28,9 @@ from infra.broker import POSITION_HEADER, bootstrap_servers, ensure_topic
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from infra.gc_tuning import tune_garbage_collection
-from infra.logging import get_logger
-from infra.settings import Settings
+from infra.logging import configure_logging, get_logger
+from infra.processes import exit_with_parent
+from infra.settings import Settings, get_settings
 from projections.engine import ANY_PROJECTION, TRANSIENT, ProjectionEngine
 from projections.registry import read_model_schema, streaming_projections
 
@@ -145,14 +151,81 @@ def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) 
 
     @app.agent(topic)
     async def project(stream):
-        processor = await asyncio.to_thread(_build_processor, database_url)
+        projector = Projector(stream, _projector_process(database_url), process_in_child)
         async for events in stream.take_events(
             settings.worker_batch_size, within=settings.worker_batch_within
         ):
-            messages = [(event.value, _headers(event)) for event in events]
-            await asyncio.to_thread(processor.process, messages)
+            await projector.submit(events)
 
     return app
+
+
+class Projector:
+    """Applies faust batches through ``executor`` (one worker: batches apply in order), at
+    most one at a time, the next being buffered meanwhile.
+
+    ``take_events`` acknowledges each event once its loop body returns, which here is before
+    the batch is applied; so each message is held once more (``incref``) and released when
+    its batch has committed: only then can faust commit its offset. A batch that fails stops
+    the worker process: its events stay unacknowledged and are delivered again to the
+    restarted worker (the engine skips what was applied). The engine itself never raises for
+    a bad event (it parks it) nor for an unavailable database (it waits)."""
+
+    def __init__(self, stream, executor: Executor, apply: Callable[[list], int]) -> None:
+        self.stream = stream
+        self.executor = executor
+        self.apply = apply
+        self.in_flight: asyncio.Future | None = None
+
+    async def submit(self, events: Sequence[EventT]) -> None:
+        for event in events:
+            event.message.incref()
+        if self.in_flight is not None:
+            await self.in_flight
+        messages = [(event.value, _headers(event)) for event in events]
+        self.in_flight = asyncio.ensure_future(self._apply(list(events), messages))
+
+    async def _apply(self, events: list[EventT], messages: list) -> None:
+        try:
+            await asyncio.wrap_future(self.executor.submit(self.apply, messages))
+        except Exception as error:
+            log.error("batch not applied; stopping the worker", error=repr(error))
+            self.stop_process()
+            return
+        for event in events:
+            await self.stream.ack(event)
+
+    def stop_process(self) -> None:
+        os._exit(1)  # at once: nothing of the failed batch may be acknowledged on the way out
+
+
+def _projector_process(database_url: str) -> ProcessPoolExecutor:
+    # Spawned, not forked: faust's threads are running, and a fork copies their locks held.
+    executor = ProcessPoolExecutor(
+        1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_child,
+        initargs=(database_url,),
+    )
+    executor.submit(int)  # start it now, while the consumer group is being joined
+    return executor
+
+
+_PROCESSOR: BatchProcessor | None = None
+
+
+def _start_child(database_url: str) -> None:
+    global _PROCESSOR
+    exit_with_parent(signal.SIGKILL)  # a killed worker must not leave a writer behind
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops this
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    _PROCESSOR = _build_processor(database_url)
+    tune_garbage_collection()
+
+
+def process_in_child(messages: Sequence[tuple[bytes, dict[str, bytes]]]) -> int:
+    return _PROCESSOR.process(messages)
 
 
 def _build_processor(database_url: str) -> BatchProcessor:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +15,15 @@ from pathlib import Path
 from infra.logging import get_logger
 
 log = get_logger("infra.processes")
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def exit_with_parent(signum: int) -> None:
+    """Have Linux send this process ``signum`` when its parent dies, even by SIGKILL."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signum)
 
 
 class StartupFailed(RuntimeError):

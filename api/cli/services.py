@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import signal
 import sys
 
 from api.cli import require, stop_on_signals
 from api.cli.keys import DEMO_KEY_FILE, ensure_demo_admin_key
-from infra.processes import StartupFailed
+from infra.processes import StartupFailed, exit_with_parent
 from infra.settings import Settings, get_settings
-
-PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
@@ -78,17 +75,12 @@ def app_from_environment():
     from infra.gc_tuning import tune_garbage_collection
 
     if settings.api_workers > 1:
-        _exit_with_parent()
+        # A worker whose supervisor is killed outright would keep serving the port and block
+        # the API's restart.
+        exit_with_parent(signal.SIGTERM)
     app = create_app(settings, require(settings.database_url, "LEDGER_DATABASE_URL"))
     tune_garbage_collection()
     return app
-
-
-def _exit_with_parent() -> None:
-    """A worker whose supervisor is killed outright (SIGKILL) would keep serving the port
-    and block the API's restart: have Linux stop it with its parent."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def cmd_relay(settings: Settings, _args: argparse.Namespace) -> int:
