@@ -78,7 +78,7 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
     stack.services["worker"].stop()
     stored = seed_store(bench.url, sizes.streaming_events, workspace=bench.settings.workspace)
     ledger_state.wait_relayed(bench.url, timeout=300)
-    null_rate = null_agent_rate(bench, expect=stored)
+    null_rate, null_cpu = null_agent_rate(bench, expect=stored)
     applied_before = ledger_state.events_applied(bench.url)
     started = time.monotonic()
     stack.start_service("worker")
@@ -88,10 +88,14 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
         interval=0.02,
         what="the worker's first applied event",
     )
-    cpu_at_first = _cpu_seconds(stack.services["worker"].pid)
+    parent_at_first, child_at_first = _cpu_seconds(stack.services["worker"].pid)
+    psutil.cpu_percent()  # starts the machine's busy share over the worker's run
     done = ledger_state.wait_caught_up(bench.url, timeout=600)
+    machine_busy = psutil.cpu_percent()
     # On a shared machine the worker's own CPU per event is steadier than its rate.
-    worker_cpu = _cpu_seconds(stack.services["worker"].pid) - cpu_at_first
+    parent, child = _cpu_seconds(stack.services["worker"].pid)
+    parent_cpu, child_cpu = parent - parent_at_first, child - child_at_first
+    worker_cpu = parent_cpu + child_cpu
     worker_rate = stored / max(done - first, 1e-6)
     return [
         Row(
@@ -111,18 +115,24 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
             raw_limit=null_rate,
             raw_unit="events/s (do-nothing faust agent)",
             note=f"{stored:,} events, all read models;"
-            f" worker CPU {worker_cpu:.1f} s ({worker_cpu / stored * 1e6:.0f} µs/event)",
+            f" worker CPU {worker_cpu:.1f} s ({_per_event(worker_cpu, stored)}: faust"
+            f" {_per_event(parent_cpu, stored)}, read models {_per_event(child_cpu, stored)};"
+            f" the do-nothing agent's {_per_event(null_cpu, stored)});"
+            f" all cores {machine_busy:.0f} % busy meanwhile",
         ),
     ]
 
 
-def _cpu_seconds(pid: int | None) -> float:
-    """The process's CPU time and its children's (the worker's projector process)."""
+def _per_event(seconds: float, events: int) -> str:
+    return f"{seconds / max(events, 1) * 1e6:.0f} µs/event"
+
+
+def _cpu_seconds(pid: int | None) -> tuple[float, float]:
+    """The process's CPU time, and its children's (the worker's projector process)."""
     process = psutil.Process(pid)
-    return sum(
-        times.user + times.system
-        for times in (p.cpu_times() for p in (process, *process.children(recursive=True)))
-    )
+    own = process.cpu_times()
+    children = (p.cpu_times() for p in process.children(recursive=True))
+    return own.user + own.system, sum(times.user + times.system for times in children)
 
 
 def seed_store(url: str, events: int, *, workspace: str, threads: int = 8) -> int:
@@ -145,7 +155,8 @@ def seed_store(url: str, events: int, *, workspace: str, threads: int = 8) -> in
         store.close()
 
 
-def null_agent_rate(bench: BenchStack, *, expect: int) -> float:
+def null_agent_rate(bench: BenchStack, *, expect: int) -> tuple[float, float]:
+    """The do-nothing agent's events/s and its CPU seconds over the same span."""
     with tempfile.TemporaryDirectory(prefix="bench-null-") as scratch:
         out = Path(scratch) / "result.json"
         agent = subprocess.Popen(
@@ -170,7 +181,7 @@ def null_agent_rate(bench: BenchStack, *, expect: int) -> float:
         finally:
             agent.kill()
         result = json.loads(out.read_text())
-    return result["events"] / max(result["seconds"], 1e-6)
+    return result["events"] / max(result["seconds"], 1e-6), result["cpu"]
 
 
 # --- ingest ----------------------------------------------------------------------------------
@@ -452,7 +463,9 @@ def rebuild(bench: BenchStack, sizes: Sizes) -> list[Row]:
             met=rate >= 30_000,
             raw_limit=result["copy_rows_per_s"],
             raw_unit="rows/s (PostgreSQL COPY)",
-            note=f"{result['events']:,} events (bench/rebuild.py)",
+            note=f"{result['events']:,} events (bench/rebuild.py); CPU: driver"
+            f" {_per_event(result['rebuild_cpu_seconds'], result['events'])}, PostgreSQL"
+            f" {_per_event(result['postgres_cpu_seconds'], result['events'])}",
         )
     ]
 

@@ -29,13 +29,24 @@ EVENTS_TABLE = "stored_events"
 EVENT_IDS_CONSTRAINT = "ledger_event_ids_pkey"
 
 
-# An empty list of types: every type.
-_READ_LOG = (
-    f"SELECT state, notification_id FROM {EVENTS_TABLE}"
-    " WHERE notification_id > %(after)s AND notification_id <= %(upper)s"
-    " AND (cardinality(%(types)s::text[]) = 0 OR topic = ANY(%(types)s::text[]))"
-    " ORDER BY notification_id LIMIT %(limit)s"
-)
+def read_log_statement(
+    after_position: int, limit: int, *, up_to: int | None = None, types: Sequence[str] = ()
+) -> tuple[str, dict[str, Any]]:
+    """The query ``EventStore.read_log`` sends, and its parameters.
+
+    Only the conditions a call needs are in the text. With "no bound" and "no types" passed as
+    parameter values instead, the planner estimated a few thousand rows after the position
+    and sorted every row after it rather than walking the index for ``limit`` of them
+    (measured on a 100,000-event log: 121 ms against 4 ms per 5,000 rows, and the sort grows
+    with the log). A read ``up_to`` a position may still be sorted before statistics exist,
+    but only over the range it asked for (a log-ordered read model's batch, a catch-up)."""
+    query = (
+        f"SELECT state, notification_id FROM {EVENTS_TABLE} WHERE notification_id > %(after)s"
+        + (" AND notification_id <= %(upper)s" if up_to is not None else "")
+        + (" AND topic = ANY(%(types)s::text[])" if types else "")
+        + " ORDER BY notification_id LIMIT %(limit)s"
+    )
+    return query, {"after": after_position, "upper": up_to, "types": list(types), "limit": limit}
 
 
 class StreamVersionTaken(Exception):
@@ -195,10 +206,9 @@ class EventStore:
 
         The same rows as the recorder's ``select_notifications``, as plain tuples of the two
         columns an envelope needs: rebuilds read the whole log through here."""
-        upper = up_to if up_to is not None else 2**62
+        query, params = read_log_statement(after_position, limit, up_to=up_to, types=types)
         with self._cursor(row_factory=tuple_row) as cur:
-            params = {"after": after_position, "upper": upper, "types": list(types), "limit": limit}
-            cur.execute(_READ_LOG, params, prepare=True)
+            cur.execute(query, params, prepare=True)
             return [envelope_from_row(state, position) for state, position in cur.fetchall()]
 
     def read_raw_log(self, after_position: int, limit: int):
