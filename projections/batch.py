@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from uuid import UUID
 
 import orjson
 from psycopg import Cursor
+
+
+def uuid_array(ids: Iterable[UUID]) -> str:
+    """A uuid[] parameter as its text (pass it as ``%s::uuid[]``): psycopg adapts a list
+    element by element, which cost ~5 µs a UUID against ~2 to write it out, and a rebuild's
+    batch passes thousands."""
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def executemany(cur: Cursor, query: str, rows: Sequence[Sequence]) -> None:

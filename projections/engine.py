@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from domain.envelope import Envelope, decode_document
 from domain.events import decoding_once
 from infra.logging import get_logger
+from projections.batch import uuid_array
 
 log = get_logger("projections.engine")
 
@@ -151,14 +152,21 @@ class ProjectionEngine:
         """Apply ``events`` to ``projections`` inside the caller's transaction (a rebuild
         commits its own progress with the rows)."""
         by_stream = _group_by_stream(events)
+        by_version = [p.name for p in projections if _order(p) == STREAM_ORDER]
+        applied = _applied_versions(cur, by_version, list(by_stream))
+        books = _Bookkeeping()
         applied_total = 0
         # Every read model that folds an event of the batch shares one decoding of its payload.
         with decoding_once():
             for projection in projections:
-                if getattr(projection, "order", STREAM_ORDER) == GLOBAL_ORDER:
-                    applied_total += self._apply_in_log_order(cur, projection, by_stream)
+                if _order(projection) == GLOBAL_ORDER:
+                    applied_total += self._apply_in_log_order(cur, projection, by_stream, books)
                 else:
-                    applied_total += self._apply_per_stream(cur, projection, by_stream)
+                    versions = applied.get(projection.name, {})
+                    applied_total += self._apply_per_stream(
+                        cur, projection, by_stream, versions, books
+                    )
+        books.write(cur)
         return applied_total
 
     def park(
@@ -242,9 +250,13 @@ class ProjectionEngine:
             return self.apply_within(cur, events, targets)
 
     def _apply_per_stream(
-        self, cur: Cursor, projection: Projection, by_stream: dict[UUID, list[Envelope]]
+        self,
+        cur: Cursor,
+        projection: Projection,
+        by_stream: dict[UUID, list[Envelope]],
+        applied: dict[UUID, int],
+        books: _Bookkeeping,
     ) -> int:
-        applied = _applied_versions(cur, projection.name, list(by_stream))
         todo = {
             stream_id: pending
             for stream_id, batch in by_stream.items()
@@ -253,11 +265,14 @@ class ProjectionEngine:
         if not todo:
             return 0
         projection.apply(cur, todo)
-        _record_applied(cur, projection.name, todo)
-        return sum(len(v) for v in todo.values())
+        return books.add(projection.name, todo)
 
     def _apply_in_log_order(
-        self, cur: Cursor, projection: Projection, by_stream: dict[UUID, list[Envelope]]
+        self,
+        cur: Cursor,
+        projection: Projection,
+        by_stream: dict[UUID, list[Envelope]],
+        books: _Bookkeeping,
     ) -> int:
         """Everything the log holds between the cursor and the batch's newest position.
 
@@ -276,7 +291,7 @@ class ProjectionEngine:
         # The batch's streams count as applied too (the cursor covers them), even when an
         # earlier batch already read past them or this read model does not fold their types.
         seen = _group_by_stream([*log, *(e for evs in by_stream.values() for e in evs)])
-        _record_applied(cur, projection.name, seen, applied=len(log), position=max(target, cursor))
+        books.add(projection.name, seen, applied=len(log), position=max(target, cursor))
         return len(log)
 
     def _read_log(self, after: int, up_to: int, types) -> list[Envelope]:
@@ -310,13 +325,26 @@ def _group_by_stream(events: Iterable[Envelope]) -> dict[UUID, list[Envelope]]:
     return grouped
 
 
-def _applied_versions(cur: Cursor, projection: str, stream_ids: list[UUID]) -> dict[UUID, int]:
+def _order(projection: Projection) -> str:
+    return getattr(projection, "order", STREAM_ORDER)
+
+
+def _applied_versions(
+    cur: Cursor, projections: list[str], stream_ids: list[UUID]
+) -> dict[str, dict[UUID, int]]:
+    """Each read model's applied version of each stream, locked for this batch: one query for
+    all read models (a round trip and a statement each cost more than their rows)."""
+    if not projections:
+        return {}
     cur.execute(
-        "SELECT stream_id, version FROM projection_streams"
-        " WHERE projection = %s AND stream_id = ANY(%s) FOR UPDATE",
-        (projection, stream_ids),
+        "SELECT projection, stream_id, version FROM projection_streams"
+        " WHERE projection = ANY(%s) AND stream_id = ANY(%s::uuid[]) FOR UPDATE",
+        (projections, uuid_array(stream_ids)),
     )
-    return {row[0]: row[1] for row in cur.fetchall()}
+    applied: dict[str, dict[UUID, int]] = defaultdict(dict)
+    for projection, stream_id, version in cur.fetchall():
+        applied[projection][stream_id] = version
+    return applied
 
 
 def _log_cursor(cur: Cursor, projection: str) -> int:
@@ -331,19 +359,20 @@ def _log_cursor(cur: Cursor, projection: str) -> int:
     return cur.fetchone()[0]
 
 
-# One statement, one round trip, for every stream of the batch (a rebuild's has thousands)
-# and the read model's status: the WITH part runs although nothing reads its result.
+# One statement, one round trip, for every read model and stream of the batch (a rebuild's
+# has thousands of streams) and each read model's status: the WITH part runs although
+# nothing reads its result.
 _RECORD_APPLIED = """
 WITH streams AS (
     INSERT INTO projection_streams (projection, stream_id, version, position)
-    SELECT %(projection)s, * FROM unnest(%(streams)s::uuid[], %(versions)s::bigint[],
-                                         %(positions)s::bigint[])
+    SELECT * FROM unnest(%(projections)s::text[], %(streams)s::uuid[], %(versions)s::bigint[],
+                         %(positions)s::bigint[])
     ON CONFLICT (projection, stream_id) DO UPDATE
     SET version = GREATEST(projection_streams.version, EXCLUDED.version),
         position = GREATEST(projection_streams.position, EXCLUDED.position)
 )
 INSERT INTO projection_status (projection, position, events_applied)
-VALUES (%(projection)s, %(top)s, %(count)s)
+SELECT * FROM unnest(%(names)s::text[], %(tops)s::bigint[], %(counts)s::bigint[])
 ON CONFLICT (projection) DO UPDATE SET
     position = GREATEST(projection_status.position, EXCLUDED.position),
     events_applied = projection_status.events_applied + EXCLUDED.events_applied,
@@ -351,26 +380,55 @@ ON CONFLICT (projection) DO UPDATE SET
 """
 
 
-def _record_applied(
-    cur: Cursor,
-    projection: str,
-    todo: dict[UUID, list[Envelope]],
-    *,
-    applied: int | None = None,
-    position: int | None = None,
-) -> None:
-    versions = [max(e.version for e in evs) for evs in todo.values()]
-    positions = [max(e.position or 0 for e in evs) for evs in todo.values()]
-    count = applied if applied is not None else sum(len(evs) for evs in todo.values())
-    top = position if position is not None else max(positions)
-    cur.execute(
-        _RECORD_APPLIED,
-        {
-            "projection": projection,
-            "streams": list(todo),
-            "versions": versions,
-            "positions": positions,
-            "top": top,
-            "count": count,
-        },
-    )
+class _Bookkeeping:
+    """What a batch applied, per read model and stream: the newest version and position of
+    each, and each read model's count and top position, written in one statement."""
+
+    def __init__(self) -> None:
+        self.projections: list[str] = []
+        self.streams: list[UUID] = []
+        self.versions: list[int] = []
+        self.positions: list[int] = []
+        self.status: dict[str, tuple[int, int]] = {}
+
+    def add(
+        self,
+        projection: str,
+        streams: dict[UUID, list[Envelope]],
+        *,
+        applied: int | None = None,
+        position: int | None = None,
+    ) -> int:
+        """Record ``streams`` (each stream's events in any order) as applied; returns the
+        count: ``applied``, else every event given."""
+        top = 0
+        for stream_id, events in streams.items():
+            newest = max(events, key=_version)
+            self.streams.append(stream_id)
+            self.versions.append(newest.version)
+            self.positions.append(newest.position or 0)
+            top = max(top, newest.position or 0)
+        count = applied if applied is not None else sum(map(len, streams.values()))
+        self.projections.extend([projection] * len(streams))
+        self.status[projection] = (position if position is not None else top, count)
+        return count
+
+    def write(self, cur: Cursor) -> None:
+        if not self.status:
+            return
+        cur.execute(
+            _RECORD_APPLIED,
+            {
+                "projections": self.projections,
+                "streams": uuid_array(self.streams),
+                "versions": self.versions,
+                "positions": self.positions,
+                "names": list(self.status),
+                "tops": [top for top, _ in self.status.values()],
+                "counts": [count for _, count in self.status.values()],
+            },
+        )
+
+
+def _version(event: Envelope) -> int:
+    return event.version

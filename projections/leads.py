@@ -39,7 +39,7 @@ from domain.events import (
 from domain.identity import ContactIdentifier, contact_identifiers, lead_id_for_session
 from domain.rules import WorkspaceRules
 from domain.session_state import SessionStatus
-from projections.batch import execute_json, json_rows
+from projections.batch import execute_json, json_rows, uuid_array
 from projections.engine import GLOBAL_ORDER
 from projections.tables import TableSet
 
@@ -262,7 +262,7 @@ MEMBER_COLUMNS = (
 LEAD_COLUMNS = (
     "lead_id, workspace_id, cluster_id, first_session_id, first_started_at, size, merged_into"
 )
-LOAD_MEMBERS = f"SELECT {MEMBER_COLUMNS} FROM {{lead_members}} WHERE session_id = ANY(%s)"
+LOAD_MEMBERS = f"SELECT {MEMBER_COLUMNS} FROM {{lead_members}} WHERE session_id = ANY(%s::uuid[])"
 LOAD_IDENTIFIERS = (
     "SELECT workspace_id, kind, value, cluster_id FROM {lead_identifiers}"
     " WHERE (workspace_id, kind, value) IN"
@@ -377,7 +377,7 @@ class LeadsProjection(TableSet):
     def _load(
         self, cur: Cursor, book: LeadBook, decoded: list[tuple[Envelope, EventPayload]]
     ) -> None:
-        cur.execute(self.sql.load_members, (list({e.stream_id for e, _ in decoded}),))
+        cur.execute(self.sql.load_members, (uuid_array({e.stream_id for e, _ in decoded}),))
         for row in cur.fetchall():
             book.members[row[0]] = Member(*row)
         keys = list({key for e, p in decoded for key in book.identifiers_in(e, p)})

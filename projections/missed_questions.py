@@ -38,7 +38,7 @@ from domain.events import (
 )
 from domain.identity import missed_question_group_id, normalised_question_group_id
 from domain.rules import DEFAULT_RULES, RuleSet
-from projections.batch import execute_json, json_rows
+from projections.batch import execute_json, json_rows, uuid_array
 from projections.tables import TableSet
 
 MISSED_QUESTION_STREAM = "missed_question"
@@ -264,7 +264,7 @@ def status_row(event: Envelope) -> StatusRow:
 LOAD_SESSIONS = (
     "SELECT session_id, workspace_id, agent_id, customer_message_ids, customer_message_days,"
     " missed_message_ids, group_ids, missed_count"
-    " FROM {missed_question_sessions} WHERE session_id = ANY(%s)"
+    " FROM {missed_question_sessions} WHERE session_id = ANY(%s::uuid[])"
 )
 # Each statement writes a whole batch: the rows as one JSON array (``projections.batch``).
 STORE_SESSIONS = json_rows(
@@ -361,7 +361,7 @@ class MissedQuestionsProjection(TableSet):
     def _load(self, cur: Cursor, session_ids: list[UUID]) -> dict[UUID, SessionMisses]:
         if not session_ids:
             return {}
-        cur.execute(self.sql.load_sessions, (session_ids,))
+        cur.execute(self.sql.load_sessions, (uuid_array(session_ids),))
         return {
             row[0]: SessionMisses(
                 session_id=row[0],

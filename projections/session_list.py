@@ -50,6 +50,7 @@ from domain.events import (
 from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules, rules_for
 from domain.session_state import SessionStatus
 from domain.values import AuthorRole, Contact, Flag, SentimentLabel, SentimentScope
+from projections.batch import uuid_array
 from projections.engine import schema_sql
 
 P = TypeVar("P", bound=EventPayload)
@@ -493,7 +494,7 @@ class SessionListProjection:
             model.refresh(cur, changed)
 
     def _load(self, cur: Cursor, ids: list[UUID]) -> dict[UUID, SessionRow]:
-        cur.execute(self._statement(cur, _LOAD), (ids,))
+        cur.execute(self._statement(cur, _LOAD), (uuid_array(ids),))
         return {record[0]: _from_record(record) for record in cur.fetchall()}
 
     def _store(self, cur: Cursor, rows: list[SessionRow]) -> None:
@@ -519,7 +520,7 @@ class SessionListProjection:
         return statement
 
 
-_LOAD = "SELECT {cols} FROM {table} WHERE session_id = ANY(%s)"
+_LOAD = "SELECT {cols} FROM {table} WHERE session_id = ANY(%s::uuid[])"
 _STORE = (
     "INSERT INTO {table} ({cols}) SELECT {cols}"
     " FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
