@@ -15,8 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import ledger_state
 from bench.harness import RESULTS_DIR, BenchStack, MemorySampler, Row, table, write_results
 from bench.scenarios import SCENARIOS, Sizes
+
+# Seconds a scenario's backlog may take to drain before the next scenario starts.
+DRAIN_TIMEOUT = 900
 
 
 def run(names: list[str], sizes: Sizes, work_dir: Path) -> list[Row]:
@@ -27,7 +31,22 @@ def run(names: list[str], sizes: Sizes, work_dir: Path) -> list[Row]:
             print(f"-- {name} ...", file=sys.stderr, flush=True)
             rows.extend(SCENARIOS[name](bench, sizes))
             print(f"   {name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+            rows.extend(_drained(bench, name))
     return rows + memory.rows()
+
+
+def _drained(bench: BenchStack, scenario: str) -> list[Row]:
+    """Wait until the relay and the worker have caught up with what the scenario stored, so
+    the next one starts on a quiet stack (freshness, measured behind a backlog left by the
+    ingest scenarios, measured the backlog); a row says how long that took when it was not
+    at once, which shows whether the read models kept up with the scenario's ingest."""
+    ended = time.monotonic()
+    caught_up = ledger_state.wait_caught_up(bench.url, timeout=DRAIN_TIMEOUT)
+    seconds = caught_up - ended
+    if seconds < 1:
+        return []
+    note = "from the scenario's end until every read model had applied what it stored"
+    return [Row(f"read models caught up after {scenario}", seconds, "s", "—", note=note)]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
