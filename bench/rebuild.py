@@ -1,7 +1,7 @@
 """Rebuild speed: events/s of a blue/green rebuild of ``session_list`` (and ``asr_metrics``
 with it) over a generated ledger, beside PostgreSQL's COPY raw limit for as many rows.
 
-    python -m bench.rebuild [--events 100000] [--batch-size 5000]
+    python -m bench.rebuild [--events 100000] [--batch-size 5000] [--partitions 2]
 
 Uses ``LEDGER_DATABASE_URL``'s server (a scratch database is created and dropped) or an
 embedded PostgreSQL in a temporary directory. Prints one line per measure and a JSON summary.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import tempfile
 import time
 import uuid
@@ -26,7 +27,7 @@ from infra.database import apply_schema, create_database, create_pool, drop_data
 from infra.embedded import EmbeddedPostgres
 from infra.event_store import EventStore
 from infra.gc_tuning import tune_garbage_collection
-from projections.rebuild import DEFAULT_BATCH_SIZE, Rebuild
+from projections.rebuild import DEFAULT_BATCH_SIZE, DEFAULT_PARTITIONS, Rebuild
 from projections.registry import read_model_schema
 from tests.builders import SessionScript
 
@@ -62,30 +63,40 @@ def generate(store: EventStore, events: int) -> int:
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU seconds of every PostgreSQL process on this machine so far (the servers the
-    benchmark uses are local; an idle one adds next to nothing)."""
+    """CPU seconds of every PostgreSQL process on this machine so far, and of the ended ones
+    their server reaped (a partition's connections end with it); the servers the benchmark
+    uses are local, and an idle one adds next to nothing."""
     total = 0.0
     for process in psutil.process_iter(["name", "cpu_times"]):
         times = process.info["cpu_times"]
         if process.info["name"] == "postgres" and times is not None:
-            total += times.user + times.system
+            total += times.user + times.system + times.children_user + times.children_system
     return total
 
 
-def measure_rebuild(url: str, batch_size: int) -> tuple[int, float, float, float]:
-    """Events rebuilt, wall seconds, CPU seconds of this process (the driver's Python: on a
-    shared machine a steadier measure than the wall clock) and of PostgreSQL meanwhile."""
+def own_cpu_seconds() -> float:
+    """This process's CPU seconds and its ended children's (the rebuild's partitions)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def measure_rebuild(
+    url: str, batch_size: int, partitions: int = DEFAULT_PARTITIONS
+) -> tuple[int, float, float, float]:
+    """Events rebuilt, wall seconds, CPU seconds of the rebuild's own processes (the driver
+    and its partitions: on a shared machine a steadier measure than the wall clock) and of
+    PostgreSQL meanwhile."""
     store = EventStore(url, pool_size=2, group_commit=False)
     pool = create_pool(url, size=3, name="bench-rebuild")
     try:
-        rebuild = Rebuild(pool, store, batch_size=batch_size)
+        rebuild = Rebuild(pool, store, batch_size=batch_size, partitions=partitions)
         tune_garbage_collection()  # as `ledger rebuild` does
-        started, cpu, server_cpu = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
+        started, cpu, server_cpu = time.perf_counter(), own_cpu_seconds(), postgres_cpu_seconds()
         done = rebuild.run(rebuild.start("session_list", None))
         return (
             done.events_done,
             time.perf_counter() - started,
-            time.process_time() - cpu,
+            own_cpu_seconds() - cpu,
             postgres_cpu_seconds() - server_cpu,
         )
     finally:
@@ -105,7 +116,7 @@ def measure_copy(url: str, rows: int) -> float:
         return time.perf_counter() - started
 
 
-def run(url: str, events: int, batch_size: int) -> dict:
+def run(url: str, events: int, batch_size: int, partitions: int = DEFAULT_PARTITIONS) -> dict:
     store = EventStore(url, pool_size=2, group_commit=False)
     store.create_schema()
     apply_schema(url, read_model_schema())
@@ -113,7 +124,7 @@ def run(url: str, events: int, batch_size: int) -> dict:
     stored = generate(store, events)
     store.close()
     print(f"generated {stored:,} events in {time.perf_counter() - started:.1f}s")
-    done, seconds, cpu_seconds, server_cpu_seconds = measure_rebuild(url, batch_size)
+    done, seconds, cpu_seconds, server_cpu_seconds = measure_rebuild(url, batch_size, partitions)
     copy_seconds = measure_copy(url, done)
     result = {
         "events": done,
@@ -123,10 +134,11 @@ def run(url: str, events: int, batch_size: int) -> dict:
         "postgres_cpu_seconds": round(server_cpu_seconds, 2),
         "copy_rows_per_s": round(done / copy_seconds),
         "batch_size": batch_size,
+        "partitions": partitions,
     }
     print(
         f"rebuild session_list: {done:,} events in {seconds:.1f}s = {done / seconds:,.0f}/s"
-        f" (CPU: driver {cpu_seconds / done * 1e6:.0f} µs/event,"
+        f" (CPU: rebuild processes {cpu_seconds / done * 1e6:.0f} µs/event,"
         f" PostgreSQL {server_cpu_seconds / done * 1e6:.0f} µs/event)"
     )
     print(
@@ -140,13 +152,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     args = parser.parse_args()
     server = os.environ.get("LEDGER_DATABASE_URL")
     if server:
         url = server_url(server, f"bench_rebuild_{uuid.uuid4().hex[:8]}")
         create_database(url)
         try:
-            run(url, args.events, args.batch_size)
+            run(url, args.events, args.batch_size, args.partitions)
         finally:
             drop_database(url)
         return
@@ -154,7 +167,7 @@ def main() -> None:
         embedded = EmbeddedPostgres(Path(scratch), dbname="bench")
         embedded.start()
         try:
-            run(embedded.url, args.events, args.batch_size)
+            run(embedded.url, args.events, args.batch_size, args.partitions)
         finally:
             embedded.stop()
 

@@ -472,7 +472,7 @@ def rebuild(bench: BenchStack, sizes: Sizes) -> list[Row]:
             met=rate >= 30_000,
             raw_limit=result["copy_rows_per_s"],
             raw_unit="rows/s (PostgreSQL COPY)",
-            note=f"{result['events']:,} events (bench/rebuild.py); CPU: driver"
+            note=f"{result['events']:,} events (bench/rebuild.py); CPU: rebuild processes"
             f" {_per_event(result['rebuild_cpu_seconds'], result['events'])}, PostgreSQL"
             f" {_per_event(result['postgres_cpu_seconds'], result['events'])}",
         )

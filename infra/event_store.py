@@ -49,6 +49,13 @@ def read_log_statement(
     return query, {"after": after_position, "upper": up_to, "types": list(types), "limit": limit}
 
 
+_READ_LOG_PARTITIONED = (
+    "SELECT notification_id, (hashtext(originator_id::text) & 2147483647) %% %(partitions)s,"
+    f" state FROM {EVENTS_TABLE} WHERE notification_id > %(after)s"
+    " ORDER BY notification_id LIMIT %(limit)s"
+)
+
+
 class StreamVersionTaken(Exception):
     """Another writer appended to the stream first (the version is no longer free)."""
 
@@ -210,6 +217,21 @@ class EventStore:
         with self._cursor(row_factory=tuple_row) as cur:
             cur.execute(query, params, prepare=True)
             return [envelope_from_row(state, position) for state, position in cur.fetchall()]
+
+    def read_log_partitioned(
+        self, after_position: int, limit: int, partitions: int
+    ) -> list[tuple[int, int, bytes]]:
+        """The log after a position as undecoded rows (position, partition, stored bytes),
+        each with the partition of ``partitions`` its stream falls in (a hash of its id, so
+        each stream always falls in the same one): a partitioned rebuild hands the rows to
+        its processes, which decode them."""
+        with self._cursor(row_factory=tuple_row) as cur:
+            cur.execute(
+                _READ_LOG_PARTITIONED,
+                {"after": after_position, "limit": limit, "partitions": partitions},
+                prepare=True,
+            )
+            return cur.fetchall()
 
     def read_raw_log(self, after_position: int, limit: int):
         """Raw notifications (position, stream id, type, stored bytes) for relaying as-is."""

@@ -11,7 +11,7 @@ from typing import TextIO
 from api.cli import database_url, stop_on_signals
 from api.importers.progress import LOG_EVERY, REDRAW_EVERY, Progress, bar, clock, log
 from infra.settings import Settings
-from projections.rebuild import DEFAULT_BATCH_SIZE, RebuildProgress
+from projections.rebuild import DEFAULT_BATCH_SIZE, DEFAULT_PARTITIONS, RebuildProgress
 
 STOPPED = 3  # interrupted: the generation is still building; run the command again to resume
 
@@ -81,7 +81,12 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
         versions = None if args.rules is None else {workspace: args.rules}
         bar = RebuildBar()
         rebuild = Rebuild(
-            pool, store, batch_size=args.batch_size, on_progress=bar.update, stop=stop_on_signals()
+            pool,
+            store,
+            batch_size=args.batch_size,
+            partitions=args.partitions,
+            on_progress=bar.update,
+            stop=stop_on_signals(),
         )
         generation = rebuild.start(args.name, versions)
         print(
@@ -168,6 +173,17 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a bad value is a usage error (exit 2) naming the option."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
 def register(subparsers) -> None:
     rebuild = subparsers.add_parser(
         "rebuild",
@@ -182,7 +198,15 @@ def register(subparsers) -> None:
     rebuild.add_argument(
         "--no-switch", action="store_true", help="keep it as a caught-up shadow (for a what-if)"
     )
-    rebuild.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
+    rebuild.add_argument("--batch-size", type=_positive, default=DEFAULT_BATCH_SIZE, metavar="N")
+    rebuild.add_argument(
+        "--partitions",
+        type=_positive,
+        default=DEFAULT_PARTITIONS,
+        metavar="N",
+        help="processes applying a read model whose streams are independent (all but leads)"
+        f" at once, each its share of the streams (default {DEFAULT_PARTITIONS})",
+    )
     rebuild.add_argument("--cancel", action="store_true", help="cancel the running rebuild")
     rebuild.set_defaults(handler=cmd_rebuild)
 

@@ -5,6 +5,7 @@ and a rebuild killed half way (SIGKILL) resumed to the same tables."""
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -26,7 +27,7 @@ from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from projections.engine import ProjectionEngine
 from projections.generations import GenerationRefused, Generations, live_table
-from projections.rebuild import Rebuild
+from projections.rebuild import Rebuild, RebuildCancelled
 from projections.registry import read_model_schema, streaming_projections
 from tests.builders import SessionScript
 
@@ -129,7 +130,10 @@ def test_a_rebuild_under_new_rules_fills_new_tables_and_switches_in(ledger):
     assert len(ledger.rows("session_list")) == 1  # retired: no longer fed
 
 
-def test_the_switch_over_loses_no_event_while_the_stream_processor_keeps_applying(ledger):
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_the_switch_over_loses_no_event_while_the_stream_processor_keeps_applying(
+    ledger, partitions
+):
     for _ in range(30):
         ledger.ingest_lead()
     ledger.stream()
@@ -143,7 +147,9 @@ def test_the_switch_over_loses_no_event_while_the_stream_processor_keeps_applyin
     writer = threading.Thread(target=keep_ingesting_and_streaming)
     writer.start()
     try:
-        rebuild = Rebuild(ledger.pool, ledger.store, batch_size=10, catch_up_distance=5)
+        rebuild = Rebuild(
+            ledger.pool, ledger.store, batch_size=10, catch_up_distance=5, partitions=partitions
+        )
         shadow = rebuild.run(rebuild.start("session_list", None))
         time.sleep(0.5)  # events after the catch-up now reach the shadow through the stream
     finally:
@@ -263,3 +269,25 @@ def test_the_session_list_reads_naive_times_in_the_live_generations_time_zone(le
     assert len(queries.page(WORKSPACE, from_half_past_ten).items) == 1
     assert queries.view(WORKSPACE)[1].defaults.time_zone == "Europe/Berlin"
     assert queries.view("another workspace")[1].defaults.time_zone == "UTC"
+
+
+def test_a_partitioned_rebuild_cancelled_half_way_stops_and_leaves_its_processes_ended(ledger):
+    for _ in range(40):
+        ledger.ingest_lead()
+    ledger.stream()
+    generations = Generations(ledger.pool)
+
+    def cancel_once_started(progress) -> None:
+        if progress.events_done > 0:
+            generations.cancel("session_list")
+
+    rebuild = Rebuild(
+        ledger.pool, ledger.store, batch_size=10, partitions=2, on_progress=cancel_once_started
+    )
+    generation = rebuild.start("session_list", None)
+    with pytest.raises(RebuildCancelled):
+        rebuild.run(generation)
+    cancelled = generations.get("session_list", generation.generation)
+    assert cancelled.status == "cancelled"
+    assert 0 < cancelled.position < ledger.store.max_position()
+    assert multiprocessing.active_children() == []

@@ -79,15 +79,16 @@ def assert_same_tables(ledger: Ledger, tables: dict[str, str]) -> None:
         assert rows(ledger.url, rebuilt) == expected, rebuilt
 
 
+@pytest.mark.parametrize("partitions", [1, 2])
 @pytest.mark.parametrize("name", REVIEW_MODELS)
-def test_a_rebuild_gives_the_tables_streaming_built(ledger, name):
+def test_a_rebuild_gives_the_tables_streaming_built(ledger, name, partitions):
     for day in range(4):
         conversation(ledger, day, phone=UK_PHONE if day % 2 else None, email=f"c{day}@x.io")
     conversation(ledger, 5, email="c0@x.io")  # joins the first lead by e-mail
     resolve_the_question(ledger)
     ledger.stream()
 
-    rebuild = Rebuild(ledger.pool, ledger.store, batch_size=5)
+    rebuild = Rebuild(ledger.pool, ledger.store, batch_size=5, partitions=partitions)
     shadow = rebuild.run(rebuild.start(name, None))
 
     assert shadow.status == "shadow"
@@ -117,14 +118,19 @@ def arriving_and_streamed(ledger: Ledger) -> Iterator[None]:
         thread.join()
 
 
+@pytest.mark.parametrize("partitions", [1, 2])
 @pytest.mark.parametrize("name", REVIEW_MODELS)
-def test_a_rebuild_beside_a_running_stream_processor_loses_and_repeats_nothing(ledger, name):
+def test_a_rebuild_beside_a_running_stream_processor_loses_and_repeats_nothing(
+    ledger, name, partitions
+):
     for day in range(10):
         conversation(ledger, day, phone=UK_PHONE, email=f"c{day % 3}@x.io")
     resolve_the_question(ledger)
     ledger.stream()
     with arriving_and_streamed(ledger):
-        rebuild = Rebuild(ledger.pool, ledger.store, batch_size=10, catch_up_distance=5)
+        rebuild = Rebuild(
+            ledger.pool, ledger.store, batch_size=10, catch_up_distance=5, partitions=partitions
+        )
         shadow = rebuild.run(rebuild.start(name, None))
         time.sleep(0.5)  # events after the catch-up now reach the shadow through the stream
     ledger.stream()
