@@ -9,6 +9,11 @@ order directly; the log-ordered read models read it anyway. It is read in batche
 ``batch_size`` positions, each next batch read and decoded in a thread while the current one
 is applied (``_ReadAhead``), so reading overlaps the batch's round trips to PostgreSQL.
 
+**In partitions.** With ``partitions`` > 1 (``ledger rebuild``'s default is 2), a read model
+whose streams are independent (``order = "stream"``) is applied by that many processes at
+once, each the share of every batch whose streams hash to it (``_InPartitions``); the driver
+only reads the rows, undecoded. ``leads`` (global order) is always applied in one.
+
 **Indexes once, at the end.** A read model may drop the indexes only its readers need before
 its tables are loaded (``defer_indexes``) and create them after (``restore_indexes``), before
 the switch-over transaction: nobody reads a ``building`` generation, and one index build over
@@ -20,8 +25,9 @@ own bookkeeping key (``session_list__g3``), so exactly-once per (generation, str
 holds as in streaming. Writes are set-based: one multi-row upsert per table and batch.
 
 **Resumable.** The generation's ``position`` and ``events_done`` are updated in the batch's
-transaction, with its rows and bookkeeping: after a crash (even SIGKILL) the rebuild resumes
-from the last committed batch and loses nothing; re-applying an event would be skipped anyway.
+transaction, with its rows and bookkeeping (in partitions: once every share's transaction has
+committed): after a crash (even SIGKILL) the rebuild resumes from the last recorded batch and
+loses nothing; an event applied again is skipped by its stream's version.
 
 **Cancellable.** Every batch locks the generation's registry row and stops when it is no
 longer ``building``; ``Generations.cancel`` sets that in one UPDATE.
