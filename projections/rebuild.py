@@ -79,7 +79,7 @@ from infra.gc_tuning import tune_garbage_collection
 from infra.logging import configure_logging, get_logger
 from infra.processes import exit_with_parent
 from infra.settings import get_settings
-from projections.engine import STREAM_ORDER, Projection, ProjectionEngine
+from projections.engine import STREAM_ORDER, TRANSIENT, Projection, ProjectionEngine
 from projections.generations import (
     BUILDING,
     LIVE,
@@ -238,13 +238,8 @@ class Rebuild:
         after: RebuildProgress,
     ) -> None:
         """One batch and its progress in one transaction (see ``apply_to_building``)."""
-        apply_to_building(
-            self.pool,
-            generation,
-            engine,
-            events,
-            then=lambda cur: _record_progress(cur, generation, after),
-        )
+        record = partial(_record_progress, generation=generation, progress=after)
+        retrying(partial(apply_to_building, self.pool, generation, engine, events, then=record))
 
     def record_progress(self, generation: Generation, after: RebuildProgress) -> None:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -285,14 +280,15 @@ def apply_to_building(
 ) -> None:
     """``events`` applied to the generation in one transaction, which ``then`` completes (its
     progress), while it is still ``building``. A batch that fails is applied again event by
-    event, parking what cannot be applied, and ``then`` runs after it."""
+    event, parking what cannot be applied, and ``then`` runs after it; a failure of the
+    database, not of an event (``TRANSIENT``), is the caller's to retry."""
     try:
         with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             _lock_building(cur, generation, shared=shared)
             engine.apply_within(cur, events, engine.projections)
             if then is not None:
                 then(cur)
-    except RebuildCancelled:
+    except (RebuildCancelled, *TRANSIENT):
         raise
     except Exception:
         log.exception("batch failed; isolating", after=events[0].position)
@@ -301,6 +297,25 @@ def apply_to_building(
             with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 _lock_building(cur, generation, shared=shared)
                 then(cur)
+
+
+ATTEMPTS = 5
+
+
+def retrying(apply: Callable[[], None]) -> None:
+    """A batch applied again, after a pause, while the database fails (``TRANSIENT``), up to
+    ``ATTEMPTS`` times: the shares of one batch write some rows in common (``asr_metrics``
+    groups, the read model's status), so one can be a deadlock's victim, and a server
+    restarting is no reason to fail a rebuild either. Still failing, it raises: the rebuild
+    stops and resumes from its last batch when run again."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return apply()
+        except TRANSIENT as error:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("batch failed; trying it again", attempt=attempt, error=repr(error))
+            time.sleep(min(0.2 * 2**attempt, 2.0))
 
 
 # The progress once a batch is applied, given its last position and its size.
@@ -419,9 +434,10 @@ def _start_partition(url: str, generation: Generation) -> None:
 
 
 def _apply_share(rows: list[tuple[bytes, int]]) -> None:
+    """A share of a batch, applied in this partition's process (see ``retrying``)."""
     pool, generation, engine = _PARTITION
     events = [envelope_from_row(state, position) for state, position in rows]
-    apply_to_building(pool, generation, engine, events, shared=True)
+    retrying(partial(apply_to_building, pool, generation, engine, events, shared=True))
 
 
 def _envelope_position(event: Envelope) -> int | None:
