@@ -3,7 +3,6 @@ its result rows; ``bench.suite`` runs them in order and reports."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import queue
@@ -26,6 +25,7 @@ from api.auth import Role
 from api.cli.keys import issue_key
 from api.commands import Caller, SessionCommands
 from bench import ledger_state, session_list_explain
+from bench import rebuild as rebuild_bench
 from bench.harness import BenchStack, Row, percentile
 from bench.load import Ack, Ingest, Plan, endless
 from bench.raw_limits import STATE, eventsourcing_saves
@@ -445,21 +445,8 @@ def _healthy(api_url: str) -> bool:
 
 
 def rebuild(bench: BenchStack, sizes: Sizes) -> list[Row]:
-    """Measured by bench/rebuild.py (another engineer's: `ledger rebuild session_list` and
-    COPY of as many rows) on a scratch database; a placeholder row while it does not exist,
-    never a made-up number."""
-    if importlib.util.find_spec("bench.rebuild") is None:
-        return [
-            Row(
-                "rebuild session_list",
-                None,
-                "events/s",
-                ">= 30,000 events/s",
-                note="not measured: rebuild not available",
-            )
-        ]
-    from bench import rebuild as rebuild_bench
-
+    """Measured by bench/rebuild.py (`ledger rebuild session_list`, and COPY of as many rows)
+    on a scratch database."""
     with bench.scratch_database("bench_rebuild") as url:
         result = rebuild_bench.run(url, sizes.rebuild_events, rebuild_bench.DEFAULT_BATCH_SIZE)
     rate = result["rebuild_events_per_s"]
