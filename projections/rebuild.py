@@ -388,7 +388,7 @@ class _InPartitions:
         for share in applying:
             share.result()  # raises what the share raised (RebuildCancelled included)
         last = rows[-1][0]
-        self.rebuild.record_progress(self.generation, progress(last, len(rows)))
+        retrying(partial(self.rebuild.record_progress, self.generation, progress(last, len(rows))))
         return last, len(rows)
 
     def _started(self) -> list[ProcessPoolExecutor]:
