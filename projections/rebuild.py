@@ -230,17 +230,6 @@ class Rebuild:
             return _InPartitions(self, generation)
         return _InProcess(self, generation, engine)
 
-    def _apply(
-        self,
-        generation: Generation,
-        engine: ProjectionEngine,
-        events: Sequence[Envelope],
-        after: RebuildProgress,
-    ) -> None:
-        """One batch and its progress in one transaction (see ``apply_to_building``)."""
-        record = partial(_record_progress, generation=generation, progress=after)
-        retrying(partial(apply_to_building, self.pool, generation, engine, events, then=record))
-
     def record_progress(self, generation: Generation, after: RebuildProgress) -> None:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             _lock_building(cur, generation)
@@ -340,7 +329,10 @@ class _InProcess:
         """The batch after position ``after`` applied; returns its last position and size."""
         events = self.log.read(after)
         last = events[-1].position or after
-        self.rebuild._apply(self.generation, self.engine, events, progress(last, len(events)))
+        after_it = progress(last, len(events))
+        record = partial(_record_progress, generation=self.generation, progress=after_it)
+        pool, generation, engine = self.rebuild.pool, self.generation, self.engine
+        retrying(partial(apply_to_building, pool, generation, engine, events, then=record))
         return last, len(events)
 
     def __enter__(self) -> _InProcess:
@@ -366,11 +358,7 @@ class _InPartitions:
     def __init__(self, rebuild: Rebuild, generation: Generation):
         self.rebuild = rebuild
         self.generation = generation
-        store, partitions = rebuild.store, rebuild.partitions
-
-        def read(after: int, limit: int) -> list[tuple[int, int, bytes]]:
-            return store.read_log_partitioned(after, limit, partitions)
-
+        read = partial(rebuild.store.read_log_partitioned, partitions=rebuild.partitions)
         self.log = _ReadAhead(read, rebuild.batch_size, _row_position)
         self.processes: list[ProcessPoolExecutor] = []
 
