@@ -11,8 +11,8 @@ from psycopg import Cursor
 
 def uuid_array(ids: Iterable[UUID]) -> str:
     """A uuid[] parameter as its text (pass it as ``%s::uuid[]``): psycopg adapts a list
-    element by element, which cost ~5 µs a UUID against ~2 to write it out, and a rebuild's
-    batch passes thousands."""
+    element by element (500 ids: 2.7 ms per statement against 1.5 ms as text, the server's
+    part included), and a rebuild's batch passes thousands."""
     return "{" + ",".join(map(str, ids)) + "}"
 
 
