@@ -1,11 +1,11 @@
 """The stream processor: a faust-streaming app that feeds batches from ``ledger.events`` to the
 projection engine, one PostgreSQL transaction per batch.
 
-The batches are applied by a child process (``Projector``), one at a time and in order, while
-faust buffers the next batch: faust's per-event work and the read models' decoding, folding
-and SQL run on two cores instead of taking turns on one GIL. A batch's offsets become
-committable only after its transaction committed: a crash re-delivers the batch, and the
-engine skips what it already applied.
+The batches are applied by a child process (``Projector``), in order, the next one queued
+behind the one applying while faust buffers a third: faust's per-event work and the read
+models' decoding, folding and SQL run on two cores instead of taking turns on one GIL. A
+batch's offsets become committable only after its transaction committed: a crash re-delivers
+the batch, and the engine skips what it already applied.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 
@@ -161,29 +162,43 @@ def create_worker_app(settings: Settings, *, bootstrap: str, database_url: str) 
 
 
 class Projector:
-    """Applies faust batches through ``executor`` (one worker: batches apply in order), at
-    most one at a time, the next being buffered meanwhile.
+    """Applies faust batches through ``executor`` (one worker: batches apply in order), up to
+    ``depth`` at a time, while faust buffers the next.
+
+    Two in flight, not one: the next batch is already pickled and sent to the child while the
+    current one applies, so the child goes from one commit straight to the next batch instead
+    of waiting for the parent's event loop to hear of the commit, release 500 messages and
+    send it (measured: 13 of the 57 ms a 500-event batch took from the parent's side).
 
     ``take_events`` acknowledges each event once its loop body returns, which here is before
     the batch is applied; so each message is held once more (``incref``) and released when
     its batch has committed: only then can faust commit its offset. A batch that fails stops
     the worker process: its events stay unacknowledged and are delivered again to the
-    restarted worker (the engine skips what was applied). The engine itself never raises for
-    a bad event (it parks it) nor for an unavailable database (it waits)."""
+    restarted worker (the engine skips what was applied), and the child applies no batch
+    after it (``StopAfterFailure``). The engine itself never raises for a bad event (it parks
+    it) nor for an unavailable database (it waits)."""
 
-    def __init__(self, stream, executor: Executor, apply: Callable[[list], int]) -> None:
+    def __init__(
+        self, stream, executor: Executor, apply: Callable[[list], int], *, depth: int = 2
+    ) -> None:
         self.stream = stream
         self.executor = executor
         self.apply = apply
-        self.in_flight: asyncio.Future | None = None
+        self.depth = depth
+        self.in_flight: deque[asyncio.Future] = deque()
 
     async def submit(self, events: Sequence[EventT]) -> None:
         for event in events:
             event.message.incref()
-        if self.in_flight is not None:
-            await self.in_flight
+        while len(self.in_flight) >= self.depth:
+            await self.in_flight.popleft()
         messages = [(event.value, _headers(event)) for event in events]
-        self.in_flight = asyncio.ensure_future(self._apply(list(events), messages))
+        self.in_flight.append(asyncio.ensure_future(self._apply(list(events), messages)))
+
+    async def settled(self) -> None:
+        """Every batch submitted so far applied (or the worker stopped)."""
+        while self.in_flight:
+            await self.in_flight.popleft()
 
     async def _apply(self, events: list[EventT], messages: list) -> None:
         try:
@@ -199,6 +214,27 @@ class Projector:
         os._exit(1)  # at once: nothing of the failed batch may be acknowledged on the way out
 
 
+class StopAfterFailure:
+    """``apply`` until it raises once, then refusing every later batch: with two batches in
+    flight, the one queued behind a failed batch must not be applied before the worker
+    stops, or its offsets could be committed past the failed one's events."""
+
+    def __init__(self, apply: Callable[[list], int]) -> None:
+        self._apply = apply
+        self.failed: BaseException | None = None
+
+    def __call__(self, messages: list) -> int:
+        if self.failed is not None:
+            raise RuntimeError("an earlier batch failed; no later batch is applied") from (
+                self.failed
+            )
+        try:
+            return self._apply(messages)
+        except BaseException as error:
+            self.failed = error
+            raise
+
+
 def _projector_process(database_url: str) -> ProcessPoolExecutor:
     # Spawned, not forked: faust's threads are running, and a fork copies their locks held.
     executor = ProcessPoolExecutor(
@@ -211,7 +247,7 @@ def _projector_process(database_url: str) -> ProcessPoolExecutor:
     return executor
 
 
-_PROCESSOR: BatchProcessor | None = None
+_PROCESSOR: StopAfterFailure | None = None
 
 
 def _start_child(database_url: str) -> None:
@@ -220,12 +256,12 @@ def _start_child(database_url: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops this
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    _PROCESSOR = _build_processor(database_url)
+    _PROCESSOR = StopAfterFailure(_build_processor(database_url).process)
     tune_garbage_collection()
 
 
 def process_in_child(messages: Sequence[tuple[bytes, dict[str, bytes]]]) -> int:
-    return _PROCESSOR.process(messages)
+    return _PROCESSOR(messages)
 
 
 def _build_processor(database_url: str) -> BatchProcessor:

@@ -1,5 +1,6 @@
-"""The worker's pipeline: batches apply in order, one at a time, and each event is released
-to faust (its offset made committable) only after its batch was applied."""
+"""The worker's pipeline: batches apply in order, at most two in flight, each event is
+released to faust (its offset made committable) only after its batch was applied, and no
+batch is applied after one failed."""
 
 import asyncio
 import threading
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from consumers.worker import Projector
+from consumers.worker import Projector, StopAfterFailure
 
 
 @dataclass
@@ -64,7 +65,7 @@ class StoppableProjector(Projector):
 
 
 async def settle(projector: Projector) -> None:
-    await asyncio.wait_for(projector.in_flight, timeout=5)
+    await asyncio.wait_for(projector.settled(), timeout=5)
 
 
 @pytest.fixture
@@ -92,20 +93,23 @@ def test_events_are_held_until_their_batch_is_applied(executor):
     asyncio.run(scenario())
 
 
-def test_one_batch_at_a_time_in_order(executor):
+def test_two_batches_in_flight_at_most_applied_in_order(executor):
     async def scenario():
         stream, apply = FakeStream(), Recorder()
         projector = Projector(stream, executor, apply)
         await projector.submit(batch("a"))
-        second = asyncio.ensure_future(projector.submit(batch("b")))
+        await asyncio.wait_for(projector.submit(batch("b")), timeout=5)  # queued behind "a"
+        third = asyncio.ensure_future(projector.submit(batch("c")))
         await asyncio.sleep(0.05)
-        assert not second.done()  # waits for the first batch to be applied
+        assert not third.done()  # waits for the first batch to be applied
         apply.release.release()
-        await asyncio.wait_for(second, timeout=5)
+        await asyncio.wait_for(third, timeout=5)
+        assert stream.acked == [b"a"]
+        apply.release.release()
         apply.release.release()
         await settle(projector)
-        assert apply.applied == [[b"a"], [b"b"]]
-        assert stream.acked == [b"a", b"b"]
+        assert apply.applied == [[b"a"], [b"b"], [b"c"]]
+        assert stream.acked == [b"a", b"b", b"c"]
 
     asyncio.run(scenario())
 
@@ -121,3 +125,36 @@ def test_a_failed_batch_stops_the_worker_and_releases_nothing(executor):
         assert stream.acked == []
 
     asyncio.run(scenario())
+
+
+def test_the_batch_queued_behind_a_failed_one_is_not_applied(executor):
+    async def scenario():
+        stream, apply = FakeStream(), Recorder(fail_on=b"poison")
+        projector = StoppableProjector(stream, executor, StopAfterFailure(apply))
+        await projector.submit(batch("poison"))
+        await projector.submit(batch("later"))
+        apply.release.release()
+        await settle(projector)
+        assert projector.stopped
+        assert apply.applied == []
+        assert stream.acked == []
+
+    asyncio.run(scenario())
+
+
+def test_stop_after_failure_passes_results_through_until_a_failure():
+    calls = []
+
+    def apply(messages):
+        calls.append(messages)
+        if messages == ["bad"]:
+            raise ValueError("no")
+        return len(messages)
+
+    guarded = StopAfterFailure(apply)
+    assert guarded(["a", "b"]) == 2
+    with pytest.raises(ValueError):
+        guarded(["bad"])
+    with pytest.raises(RuntimeError, match="earlier batch failed"):
+        guarded(["c"])
+    assert calls == [["a", "b"], ["bad"]]
