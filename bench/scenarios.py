@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +26,7 @@ from bench import ledger_state, session_list_explain
 from bench import rebuild as rebuild_bench
 from bench.harness import BenchStack, Row, percentile
 from bench.load import Ack, Ingest, Plan, endless
+from bench.probes import Probers
 from bench.raw_limits import STATE, eventsourcing_saves
 from bench.workload import Workload, as_commands
 from domain.envelope import SYSTEM_ACTOR
@@ -242,44 +241,32 @@ def _ingest_rate(bench: BenchStack, conversations, plan: Plan, seconds: float) -
 PROBES_PER_SECOND = 5.0
 PROBERS = 16
 FRESHNESS_CHUNK = 25
-PROBE_INTERVAL = 0.02
-PROBE_TIMEOUT = 30.0
 
 
 def freshness(bench: BenchStack, sizes: Sizes) -> list[Row]:
-    """Acknowledged turns, sampled, each polled on the session list until it shows them."""
-    probes: queue.SimpleQueue[Ack | None] = queue.SimpleQueue()
+    """Acknowledged turns, sampled, each polled on the session list until it shows them (by
+    ``bench.probes``, in a process of its own)."""
     sample = min(1.0, PROBES_PER_SECOND * 10 / sizes.freshness_rate)  # ~10 events a request
     chooser = random.Random(5)
-
-    def on_ack(ack: Ack) -> None:
-        if chooser.random() < sample:
-            probes.put(ack)
-
     # One turn per request cannot carry 1,000 events/s on 2 cores (see ingest, one event per
     # request); runtimes that post up to 25 events at once (a few turns, or a whole short
     # conversation) can, and freshness is about the path behind the acknowledgement.
     plan = Plan(clients=16, chunk=FRESHNESS_CHUNK, rate=sizes.freshness_rate)
-    latencies: list[float] = []
-    waits: list[float] = []
-    probers = [
-        threading.Thread(target=_probe, args=(bench, probes, latencies, waits), daemon=True)
-        for _ in range(PROBERS)
-    ]
-    for prober in probers:
-        prober.start()
-    ingest = Ingest(bench.api_url, bench.key, endless(seed=4), plan, on_ack=on_ack)
-    stats, elapsed = ingest.run_for(sizes.freshness_seconds)
-    for _ in probers:
-        probes.put(None)
-    for prober in probers:
-        prober.join(PROBE_TIMEOUT + 5)
+    with Probers(bench.api_url, bench.key, PROBERS) as probers:
+
+        def on_ack(ack: Ack) -> None:
+            if chooser.random() < sample:
+                probers.probe(ack)
+
+        ingest = Ingest(bench.api_url, bench.key, endless(seed=4), plan, on_ack=on_ack)
+        stats, elapsed = ingest.run_for(sizes.freshness_seconds)
+        seen = probers.finish()
     achieved = stats.events_acknowledged / elapsed
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    p50, p99 = percentile(seen.latencies, 0.5), percentile(seen.latencies, 0.99)
     note = (
         f"{achieved:,.0f} events/s achieved of {sizes.freshness_rate:,.0f} for"
-        f" {sizes.freshness_seconds:.0f} s; {len(latencies)} probes, each begun"
-        f" ≤ {max(waits, default=0) * 1e3:.0f} ms after its acknowledgement"
+        f" {sizes.freshness_seconds:.0f} s; {len(seen.latencies)} probes, each begun"
+        f" ≤ {max(seen.waits, default=0) * 1e3:.0f} ms after its acknowledgement"
     )
     return [
         Row("freshness p50", p50, "s", "—", note=note),
@@ -292,28 +279,6 @@ def freshness(bench: BenchStack, sizes: Sizes) -> list[Row]:
             note=note,
         ),
     ]
-
-
-def _probe(
-    bench: BenchStack, probes: queue.SimpleQueue, latencies: list[float], waits: list[float]
-) -> None:
-    headers = {"Authorization": f"Bearer {bench.key}"}
-    with httpx.Client(base_url=bench.api_url, headers=headers, timeout=10) as http:
-        while (ack := probes.get()) is not None:
-            waits.append(time.monotonic() - ack.at)
-            deadline = ack.at + PROBE_TIMEOUT
-            while not _listed(http, ack) and time.monotonic() < deadline:
-                time.sleep(PROBE_INTERVAL)
-            latencies.append(min(time.monotonic(), deadline) - ack.at)
-
-
-def _listed(http: httpx.Client, ack: Ack) -> bool:
-    """The session's row on GET /v1/sessions shows at least the acknowledged version."""
-    page = http.get("/v1/sessions", params={"contact": ack.session_id[:8]}).json()
-    return any(
-        item["session_id"] == ack.session_id and item["version"] >= ack.version
-        for item in page.get("items", [])
-    )
 
 
 # --- a large store: replay and the session list --------------------------------------------------
