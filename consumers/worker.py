@@ -22,6 +22,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 
 import faust
 import psycopg
+from faust.tables import TableManager
 from faust.types import EventT
 
 from domain.envelope import Envelope
@@ -116,6 +117,20 @@ def _shorten_fetch_wait() -> None:
     AIOKafkaConsumerThread._create_worker_consumer = create_with_short_wait
 
 
+class TablelessManager(TableManager):
+    """faust's table manager, without the second it sleeps on start so that tables declared
+    late can still register: the ledger's apps declare none (the read models live in
+    PostgreSQL), and that second was a fifth of the worker's start (measured: 1.0 s between
+    the agents starting and the consumer subscribing)."""
+
+    async def on_start(self) -> None:
+        if self:  # a table was declared after all: wait as faust does
+            await super().on_start()
+        elif not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 def create_faust_app(settings: Settings, *, bootstrap: str, group: str) -> faust.App:
     """The faust app every stream processor of the topic runs (bench/null_agent.py too)."""
     _shorten_fetch_wait()
@@ -134,6 +149,7 @@ def create_faust_app(settings: Settings, *, bootstrap: str, group: str) -> faust
         topic_allow_declare=False,
         web_enabled=False,
         store="memory://",
+        TableManager=TablelessManager,
     )
 
 
