@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import threading
 import time
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+import psycopg
 
 from api.auth import Role
 from api.cli.keys import issue_key
@@ -53,11 +55,22 @@ def percentile(values: list[float], share: float) -> float:
 
 class BenchStack:
     """The real stack (embedded PostgreSQL and broker) in a scratch directory, with an admin
-    key, started exactly as `ledger up` starts it."""
+    key, started exactly as `ledger up` starts it.
 
-    def __init__(self, data_dir: Path, *, workspace: str = "bench") -> None:
+    Given a PostgreSQL ``server`` (``LEDGER_DATABASE_URL`` by default), the stack uses a
+    scratch database of its own on it, created here and dropped on exit, instead of the
+    embedded server: the figures are then that server's, and the scenarios' own scratch
+    databases go to it too. The broker stays embedded."""
+
+    def __init__(
+        self, data_dir: Path, *, workspace: str = "bench", server: str | None = None
+    ) -> None:
+        server = os.environ.get("LEDGER_DATABASE_URL", "") if server is None else server
+        self.database = (
+            ScratchDatabase(server_url(server, f"bench_{uuid.uuid4().hex[:8]}")) if server else None
+        )
         self.settings = Settings(
-            database_url="",
+            database_url=self.database.url if self.database else "",
             kafka_bootstrap="",
             api_port=0,
             demo_data="none",
@@ -69,12 +82,20 @@ class BenchStack:
         self.key = ""
 
     def __enter__(self) -> BenchStack:
-        self.stack.start()
-        self.key = issue_key(self.url, self.settings.workspace, Role.admin, "bench").secret
+        if self.database:
+            self.database.__enter__()
+        try:
+            self.stack.start()
+            self.key = issue_key(self.url, self.settings.workspace, Role.admin, "bench").secret
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *_exc) -> None:
         self.stack.stop()
+        if self.database:
+            self.database.__exit__()
 
     @property
     def url(self) -> str:
@@ -86,6 +107,13 @@ class BenchStack:
 
     def scratch_database(self, prefix: str) -> ScratchDatabase:
         return ScratchDatabase(server_url(self.url, f"{prefix}_{uuid.uuid4().hex[:8]}"))
+
+    def describe_database(self) -> str:
+        """Which PostgreSQL the figures are from: its version, embedded or the given server."""
+        with psycopg.connect(self.url) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        where = "a server given by LEDGER_DATABASE_URL" if self.database else "embedded"
+        return f"PostgreSQL {version.split()[0]} ({where})"
 
 
 @dataclass

@@ -4,7 +4,10 @@ scenarios, prints a table and writes JSON to bench-results/.
     python -m bench.suite [--scale 0.1] [--freshness-seconds 10] [--only freshness ...]
 
 Sizes default to the issue's (freshness 60 s at 1,000 events/s; a 1,000,000-event store and
-1,000,000 listed sessions) and finish in well under 15 minutes on 2 cores.
+1,000,000 listed sessions) and finish in well under 15 minutes on 2 cores. With
+``LEDGER_DATABASE_URL`` set, the stack and every scratch database live on that PostgreSQL
+server (in databases of their own, dropped afterwards) instead of the embedded one; the
+report names the server it measured.
 """
 
 from __future__ import annotations
@@ -23,16 +26,19 @@ from bench.scenarios import SCENARIOS, Sizes
 DRAIN_TIMEOUT = 900
 
 
-def run(names: list[str], sizes: Sizes, work_dir: Path) -> list[Row]:
+def run(names: list[str], sizes: Sizes, work_dir: Path) -> tuple[list[Row], str]:
+    """The scenarios' rows, and which PostgreSQL they were measured on."""
     rows: list[Row] = []
     with BenchStack(work_dir) as bench, MemorySampler(bench.stack) as memory:
+        database = bench.describe_database()
+        print(f"-- on {database}", file=sys.stderr, flush=True)
         for name in names:
             began = time.monotonic()
             print(f"-- {name} ...", file=sys.stderr, flush=True)
             rows.extend(SCENARIOS[name](bench, sizes))
             print(f"   {name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
             rows.extend(_drained(bench, name))
-    return rows + memory.rows()
+    return rows + memory.rows(), database
 
 
 def _drained(bench: BenchStack, scenario: str) -> list[Row]:
@@ -68,9 +74,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
     )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as scratch:
-        rows = run(options.only, sizes, Path(scratch))
+        rows, database = run(options.only, sizes, Path(scratch))
+    print(f"on {database}")
     print(table(rows))
-    path = write_results(rows, {**vars(options), "sizes": vars(sizes)}, started, options.out)
+    details = {**vars(options), "sizes": vars(sizes), "database": database}
+    path = write_results(rows, details, started, options.out)
     print(f"\nresults: {path} ({time.monotonic() - started:.0f} s)")
     return rows
 

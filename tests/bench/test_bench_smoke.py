@@ -4,7 +4,9 @@ runs. The figures are not checked here: only that each was measured and reported
 from __future__ import annotations
 
 import json
+import os
 
+import psycopg
 import pytest
 
 from bench import suite
@@ -15,7 +17,18 @@ pytestmark = pytest.mark.stack
 TINY = ["--scale", "0.01", "--freshness-seconds", "3", "--freshness-rate", "100"]
 
 
+def bench_databases() -> set[str]:
+    """The scratch databases on LEDGER_DATABASE_URL's server whose names the benchmark uses."""
+    server = os.environ.get("LEDGER_DATABASE_URL")
+    if not server:
+        return set()
+    with psycopg.connect(server, autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bench%'")
+        return {name for (name,) in rows}
+
+
 def test_every_scenario_reports_a_figure(tmp_path, capsys):
+    databases_before = bench_databases()
     rows = suite.main([*TINY, "--out", str(tmp_path)])
 
     assert all(r.value is not None for r in rows)
@@ -27,8 +40,14 @@ def test_every_scenario_reports_a_figure(tmp_path, capsys):
     }
     assert all(r.raw_limit for r in rows if r.figure.startswith(("ingest", "streaming")))
     (result,) = tmp_path.glob("bench-*.json")
-    assert len(json.loads(result.read_text())["rows"]) == len(rows)
+    document = json.loads(result.read_text())
+    assert len(document["rows"]) == len(rows)
     assert "ratio" in capsys.readouterr().out
+    # Measured on the server LEDGER_DATABASE_URL gives, when it gives one, in scratch
+    # databases that are gone afterwards; else on the embedded PostgreSQL.
+    where = "LEDGER_DATABASE_URL" if os.environ.get("LEDGER_DATABASE_URL") else "embedded"
+    assert where in document["options"]["database"]
+    assert bench_databases() == databases_before
 
 
 def test_the_workload_is_reproducible_and_skewed():
