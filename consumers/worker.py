@@ -27,7 +27,7 @@ from faust.types import EventT
 
 from domain.envelope import Envelope
 from infra.broker import POSITION_HEADER, bootstrap_servers, ensure_topic
-from infra.database import apply_schema, create_pool
+from infra.database import apply_schema, create_pool, warn_about_server
 from infra.event_store import EventStore
 from infra.gc_tuning import tune_garbage_collection
 from infra.logging import configure_logging, get_logger
@@ -308,6 +308,7 @@ def run_worker(settings: Settings, *, bootstrap: str, database_url: str) -> None
     # The topic must exist before the consumer subscribes, or the first join is wasted.
     ensure_topic(bootstrap, settings.topic, settings.topic_partitions)
     apply_schema(database_url, read_model_schema())
+    warn_about_server(database_url)
     app = create_worker_app(settings, bootstrap=bootstrap, database_url=database_url)
     tune_garbage_collection()
     Worker(app, loglevel="warning", quiet=True, redirect_stdouts=False).execute_from_commandline()

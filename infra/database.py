@@ -82,3 +82,35 @@ def apply_schema(url: str, scripts: list[str], *, locked: bool = False) -> None:
     ):
         for script in scripts:
             conn.execute(script)
+
+
+# Read models upsert their rows on every event, so each event leaves dead row versions
+# behind, and their queries are planned from statistics that only ANALYZE gathers.
+_MAINTENANCE_SETTINGS = ("autovacuum", "track_counts")
+
+
+def maintenance_warnings(settings: dict[str, str]) -> list[str]:
+    """What is wrong for the ledger in a server's maintenance settings (``pg_settings``)."""
+    off = [name for name in _MAINTENANCE_SETTINGS if settings.get(name, "on") != "on"]
+    if not off:
+        return []
+    return [
+        f"{' and '.join(off)} off on the PostgreSQL server: read-model tables are never vacuumed"
+        " nor analysed, so they bloat with every upsert and their queries slow down (measured:"
+        " freshness p99 0.62 s with autovacuum, 4.9-6.0 s without, after 200,000 events);"
+        " turn it on, or VACUUM ANALYZE them on a schedule"
+    ]
+
+
+def server_warnings(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (list(_MAINTENANCE_SETTINGS),)
+    ).fetchall()
+    return maintenance_warnings(dict(rows))
+
+
+def warn_about_server(url: str) -> None:
+    """Log what ``server_warnings`` finds: services call it once as they start."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for warning in server_warnings(conn):
+            log.warning("database server", problem=warning)

@@ -95,6 +95,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     import psycopg
 
+    from infra.database import server_warnings
     from projections.generations import live_keys
     from projections.registry import all_projections
     from projections.status import read_model_status
@@ -109,6 +110,7 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
         # A rebuilt read model reports the generation the API reads.
         names = live_keys(conn, [p.name for p in all_projections()])
         statuses = read_model_status(conn, list(names), head)
+        warnings = server_warnings(conn)
     print(f"ledger position {head}")
     print(f"{'read model':<20} {'position':>10} {'lag':>8} {'applied':>10} {'parked':>7}  updated")
     for s in statuses:
@@ -117,6 +119,8 @@ def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
             f"{names[s.projection]:<20} {s.position:>10} {s.lag:>8} {s.events_applied:>10}"
             f" {s.parked:>7}  {updated}"
         )
+    for warning in warnings:
+        print(f"warning: {warning}")
     return 0
 
 
