@@ -160,7 +160,7 @@ class SessionCommands:
         self.store = store
         self.clock = clock
         self.max_retries = max_retries
-        self.cache = cache or AggregateCache()
+        self.cache = cache if cache is not None else AggregateCache()
 
     def start(self, session_id: UUID, item: NewEvent, caller: Caller) -> AppendResult:
         if not isinstance(item.payload, SessionStarted):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.commands import AggregateCache
+from api.commands import AggregateCache, SessionCommands
 
 
 @dataclass
@@ -69,3 +69,9 @@ def test_both_bounds_hold_after_any_sequence_of_keeps_and_takes(operations):
         assert cache.events == sum(cache._sessions[s.id][1] for s in held)
         assert len(cache) <= 5
         assert cache.events <= 600 or len(cache) == 1
+
+
+def test_commands_keep_the_cache_they_are_given_even_while_it_is_empty():
+    cache = AggregateCache(capacity=3)
+    assert len(cache) == 0
+    assert SessionCommands(store=None, cache=cache).cache is cache
