@@ -211,11 +211,6 @@ class Projector:
         messages = [(event.value, _headers(event)) for event in events]
         self.in_flight.append(asyncio.ensure_future(self._apply(list(events), messages)))
 
-    async def settled(self) -> None:
-        """Every batch submitted so far applied (or the worker stopped)."""
-        while self.in_flight:
-            await self.in_flight.popleft()
-
     async def _apply(self, events: list[EventT], messages: list) -> None:
         try:
             await asyncio.wrap_future(self.executor.submit(self.apply, messages))

@@ -65,7 +65,9 @@ class StoppableProjector(Projector):
 
 
 async def settle(projector: Projector) -> None:
-    await asyncio.wait_for(projector.settled(), timeout=5)
+    """Every batch submitted so far applied (or the worker stopped)."""
+    while projector.in_flight:
+        await asyncio.wait_for(projector.in_flight.popleft(), timeout=5)
 
 
 @pytest.fixture
