@@ -8,13 +8,14 @@ hash of the previous event in the same stream. Editing any stored byte breaks th
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.values import Instant
 
 GENESIS_HASH = "0" * 64
 # Fields that are not part of what the ledger attests: ``hash`` is the attestation itself,
@@ -42,10 +43,6 @@ class Actor(BaseModel):
 SYSTEM_ACTOR = Actor(kind=ActorKind.system, id="ledger", name="Conversation Ledger")
 
 
-def utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 class Envelope(BaseModel):
     """Metadata of one stored event; ``payload`` is the typed body (see ``domain.events``)."""
 
@@ -62,8 +59,8 @@ class Envelope(BaseModel):
     type: str
     schema_version: int = Field(ge=1)
     workspace_id: str
-    occurred_at: AwareDatetime
-    recorded_at: AwareDatetime
+    occurred_at: Instant
+    recorded_at: Instant
     actor: Actor
     correlation_id: UUID | None = None
     causation_id: UUID | None = None
@@ -72,11 +69,6 @@ class Envelope(BaseModel):
     hash: str
     payload: dict[str, Any]
     position: int | None = Field(default=None, description="Global position in the ledger.")
-
-    @field_validator("occurred_at", "recorded_at")
-    @classmethod
-    def _as_utc(cls, value: datetime) -> datetime:
-        return utc(value)
 
     @classmethod
     def from_stored(cls, data: bytes, position: int | None) -> Envelope:

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict
 
 from domain import errors
-from domain.envelope import Actor, ActorKind, Envelope, seal_envelope, utc
+from domain.envelope import Actor, ActorKind, Envelope, seal_envelope
 from domain.events import (
     CUSTOMER_VISIBLE_ROLES,
     CommentAdded,
@@ -65,6 +65,7 @@ from domain.session_state import (
     SessionStatus,
     TranscriptEntry,
 )
+from domain.values import utc
 
 __all__ = [
     "CONVERSATION_EVENTS",

@@ -6,15 +6,32 @@ Every vocabulary is a ``StrEnum`` so that a value outside its set fails pydantic
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 # Text a person must actually write (a reason, a tag): surrounding blanks do not count.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC, as the ledger stores every time.
+
+    An offset can carry a valid instant past what Python's datetime holds (year 1 to 9999)
+    once converted: that is the caller's input out of range (a ValueError, which pydantic
+    reports against the field), not a failure of ours."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: in UTC it must fall within years 1 to 9999") from None
+
+
+# An aware instant, held in UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(utc)]
 # A value a customer typed into a form or the agent collected as a key fact.
 FieldValue = str | int | float | bool | None
 

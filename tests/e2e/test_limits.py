@@ -75,3 +75,25 @@ def test_a_nul_character_is_refused_with_the_field_not_stored(client):
 
     backslash = client.append(session_id, message("a literal \\u0000 is fine"))
     assert backslash.status_code == 201
+
+
+# Valid ISO 8601 instants whose UTC time falls outside year 1 to 9999: Python cannot hold them.
+BEFORE_YEAR_1 = "0001-01-01T00:00:00+05:00"
+AFTER_YEAR_9999 = "9999-12-31T23:59:59-05:00"
+
+
+def test_an_instant_outside_what_utc_can_hold_is_422_naming_the_field(client):
+    session_id = client.start_session()["session_id"]
+    for instant in (BEFORE_YEAR_1, AFTER_YEAR_9999):
+        response = client.append(session_id, message("hi", occurred_at=instant))
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["field"] == "events.0.occurred_at"
+        assert "UTC" in error["message"]
+    start = client.post(
+        "/v1/sessions", json={"agent_id": "a", "channel": "web", "occurred_at": BEFORE_YEAR_1}
+    )
+    assert start.status_code == 422, start.text
+    assert start.json()["error"]["field"] == "occurred_at"
+    history = client.get(f"/v1/sessions/{session_id}/history").json()["events"]
+    assert len(history) == 1

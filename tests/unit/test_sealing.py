@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from domain.envelope import (
     Envelope,
@@ -49,7 +50,13 @@ PINNED_BYTES = (
 offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
     lambda minutes: timezone(timedelta(minutes=minutes))
 )
-instants = st.datetimes(timezones=st.one_of(st.just(UTC), offsets))
+# A day inside Python's range on each side: an offset must not carry the UTC instant out of it
+# (such an instant is refused, below).
+instants = st.datetimes(
+    min_value=datetime(1, 1, 2),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.one_of(st.just(UTC), offsets),
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
@@ -89,6 +96,12 @@ def test_a_sealed_envelope_carries_the_bytes_its_hash_covers(
     assert Envelope.from_stored(data, None) == envelope
     # What the store would have written after checking the seal itself.
     assert sealed_bytes(envelope.model_copy()) == data
+
+
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:00-00:01"])
+def test_an_instant_that_utc_cannot_hold_is_refused_as_input(instant: str):
+    with pytest.raises(ValidationError, match="out of range"):
+        seal_envelope({**DOCUMENT, "occurred_at": instant})
 
 
 def test_a_copy_with_other_content_is_not_taken_as_sealed():
