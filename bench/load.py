@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from bench.http_client import KeepAliveClient, TransportError
 from bench.workload import Conversation, Workload, batches
 
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -121,7 +120,7 @@ class Ingest:
         # Each client paces itself to its share of the rate, from when it started.
         share = self.plan.rate / self.plan.clients if self.plan.rate else None
         due = time.monotonic()
-        with httpx.Client(base_url=self.api_url, headers=self.headers, timeout=30) as http:
+        with KeepAliveClient(self.api_url, self.headers, timeout=30) as http:
             while not self.stop_event.is_set():
                 conversation = self._next()
                 if conversation is None:
@@ -144,12 +143,12 @@ class Ingest:
         for chunk in chunks:
             yield path, {"events": chunk}, len(chunk)
 
-    def _send(self, http: httpx.Client, path: str, body: dict[str, Any]) -> bool:
+    def _send(self, http: KeepAliveClient, path: str, body: dict[str, Any]) -> bool:
         deadline = time.monotonic() + self.plan.retry_for
         while True:
             try:
-                response = http.post(path, json=body)
-            except httpx.TransportError:
+                response = http.post(path, body)
+            except TransportError:
                 self.stats.transport_errors += 1
                 if time.monotonic() > deadline:
                     self.stats.gave_up += 1
