@@ -47,6 +47,7 @@ class Relay:
         partitions: int,
         batch_size: int = 1000,
         idle_wait: float = 0.5,
+        linger: float = 0.0,
         epoch_check_interval: float = 5.0,
         name: str = "kafka",
         checkpointer: ChainCheckpointer | None = None,
@@ -58,6 +59,7 @@ class Relay:
         self.partitions = partitions
         self.batch_size = batch_size
         self.idle_wait = idle_wait
+        self.linger = linger
         self.epoch_check_interval = epoch_check_interval
         self.name = name
         self.checkpointer = checkpointer or ChainCheckpointer(store.url)
@@ -88,10 +90,13 @@ class Relay:
             try:
                 listener.execute(f"LISTEN {EVENTS_TABLE}")
                 while not stop.is_set():
-                    if self.publish_batch() == 0:
+                    pause = pause_after(self.publish_batch(), self.batch_size, self.linger)
+                    if pause is None:
                         # Woken at once by the store's NOTIFY on append, else poll.
                         for _ in listener.notifies(timeout=self.idle_wait, stop_after=1):
                             pass
+                    elif pause:
+                        stop.wait(pause)
             finally:
                 self.close()
 
@@ -209,3 +214,17 @@ class Relay:
                 " pid = EXCLUDED.pid, updated_at = now()",
                 (self.name, self.position.position, self.position.cluster_id, os.getpid()),
             )
+
+
+def pause_after(published: int, batch_size: int, linger: float) -> float | None:
+    """How long the relay waits before reading the log again; None: until the store notifies.
+
+    After a full batch, not at all (there is more). After a partial one, ``linger``: under a
+    steady trickle of commits the relay would otherwise publish every few events, paying a
+    read, a broker round trip and a position commit each time (measured at ~900 single-event
+    requests/s: 218 µs of relay CPU and 113 µs of the broker's per event with no linger, 122
+    and 65 with 20 ms).
+    """
+    if published == 0:
+        return None
+    return 0.0 if published >= batch_size else linger

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
 
     relay_batch_size: int = Field(default=1000, ge=1)
     relay_idle_wait: float = Field(default=0.5, gt=0, description="Seconds between polls.")
+    relay_linger: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Seconds the relay waits after a batch that was not full before reading"
+        " the next, so that it publishes fewer, larger batches under a steady trickle (as a"
+        " Kafka producer's linger.ms); each event may reach Kafka up to this much later.",
+    )
     worker_batch_size: int = Field(default=500, ge=1)
     worker_batch_within: float = Field(default=0.05, gt=0)
     worker_group: str = Field(default="ledger-projections", description="Consumer group id.")

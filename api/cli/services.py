@@ -102,6 +102,7 @@ def cmd_relay(settings: Settings, _args: argparse.Namespace) -> int:
         partitions=settings.topic_partitions,
         batch_size=settings.relay_batch_size,
         idle_wait=settings.relay_idle_wait,
+        linger=settings.relay_linger,
     )
     tune_garbage_collection()
     relay.run(stop_on_signals())
