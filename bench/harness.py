@@ -179,6 +179,73 @@ class MemorySampler:
         ]
 
 
+class CpuMeter:
+    """CPU seconds each part of the machine spent between ``start`` and ``stop``: the stack's
+    services (the worker's projector child apart), every PostgreSQL process, and this
+    process (the load generator). Per event, they say where a rate's machine went, and they
+    compare across runs on machines of different speeds better than the rates do."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.spent: dict[str, float] = {}
+
+    def start(self) -> CpuMeter:
+        self._first = self._read()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        last = self._read()
+        self.spent = {part: last[part] - self._first.get(part, 0.0) for part in last}
+        return self.spent
+
+    def per_event(self, events: int) -> str:
+        """E.g. "api 661, PostgreSQL 260, ... µs; 1,522 µs in all"."""
+        shares = sorted(self.spent.items(), key=lambda part: -part[1])
+        parts = ", ".join(f"{name} {_micro(seconds, events)}" for name, seconds in shares)
+        return f"CPU per event: {parts} µs; {_micro(sum(self.spent.values()), events)} µs in all"
+
+    def _read(self) -> dict[str, float]:
+        seconds = {"load generator": time.process_time(), "PostgreSQL": postgres_cpu_seconds()}
+        processes = dict(self.stack.services)
+        if self.stack.broker and self.stack.broker.process:  # the embedded one
+            processes["broker"] = self.stack.broker.process
+        for name, process in processes.items():
+            if not process.pid:
+                continue
+            try:
+                own, children = process_cpu_seconds(process.pid)
+            except psutil.Error:
+                continue
+            seconds[name] = own
+            if children:
+                seconds[f"{name} child"] = children
+        return seconds
+
+
+def _micro(seconds: float, events: int) -> str:
+    return f"{seconds / max(events, 1) * 1e6:,.0f}"
+
+
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """The process's CPU seconds, and its children's (the worker's projector process)."""
+    process = psutil.Process(pid)
+    own = process.cpu_times()
+    children = (p.cpu_times() for p in process.children(recursive=True))
+    return own.user + own.system, sum(times.user + times.system for times in children)
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine so far, and of the ended ones
+    their server reaped (a partition's connections end with it); the servers the benchmark
+    uses are local, and an idle one adds next to nothing."""
+    total = 0.0
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if process.info["name"] == "postgres" and times is not None:
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 def _rss_mb(name: str, pid: int | None) -> list[tuple[str, float]]:
     """The service's RSS and, apart, its largest child's (the worker's projector process;
     multiprocessing's resource tracker is the other, small one)."""

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-import psutil
 import psycopg
 
+from bench.harness import postgres_cpu_seconds
 from infra.database import apply_schema, create_database, create_pool, drop_database, server_url
 from infra.embedded import EmbeddedPostgres
 from infra.event_store import EventStore
@@ -60,18 +60,6 @@ def generate(store: EventStore, events: int) -> int:
     if pending:
         stored += len(store.append(pending))
     return stored
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of every PostgreSQL process on this machine so far, and of the ended ones
-    their server reaped (a partition's connections end with it); the servers the benchmark
-    uses are local, and an idle one adds next to nothing."""
-    total = 0.0
-    for process in psutil.process_iter(["name", "cpu_times"]):
-        times = process.info["cpu_times"]
-        if process.info["name"] == "postgres" and times is not None:
-            total += times.user + times.system + times.children_user + times.children_system
-    return total
 
 
 def own_cpu_seconds() -> float:

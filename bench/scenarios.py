@@ -24,7 +24,7 @@ from api.cli.keys import issue_key
 from api.commands import Caller, SessionCommands
 from bench import ledger_state, session_list_explain
 from bench import rebuild as rebuild_bench
-from bench.harness import BenchStack, Row, percentile
+from bench.harness import BenchStack, CpuMeter, Row, percentile, process_cpu_seconds
 from bench.load import Ack, Ingest, Plan, endless
 from bench.probes import Probers
 from bench.raw_limits import STATE, eventsourcing_saves
@@ -87,12 +87,12 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
         interval=0.02,
         what="the worker's first applied event",
     )
-    parent_at_first, child_at_first = _cpu_seconds(stack.services["worker"].pid)
+    parent_at_first, child_at_first = process_cpu_seconds(stack.services["worker"].pid)
     psutil.cpu_percent()  # starts the machine's busy share over the worker's run
     done = ledger_state.wait_caught_up(bench.url, timeout=600)
     machine_busy = psutil.cpu_percent()
     # On a shared machine the worker's own CPU per event is steadier than its rate.
-    parent, child = _cpu_seconds(stack.services["worker"].pid)
+    parent, child = process_cpu_seconds(stack.services["worker"].pid)
     parent_cpu, child_cpu = parent - parent_at_first, child - child_at_first
     worker_cpu = parent_cpu + child_cpu
     worker_rate = stored / max(done - first, 1e-6)
@@ -124,14 +124,6 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
 
 def _per_event(seconds: float, events: int) -> str:
     return f"{seconds / max(events, 1) * 1e6:.0f} µs/event"
-
-
-def _cpu_seconds(pid: int | None) -> tuple[float, float]:
-    """The process's CPU time, and its children's (the worker's projector process)."""
-    process = psutil.Process(pid)
-    own = process.cpu_times()
-    children = (p.cpu_times() for p in process.children(recursive=True))
-    return own.user + own.system, sum(times.user + times.system for times in children)
 
 
 def seed_store(url: str, events: int, *, workspace: str, threads: int = 8) -> int:
@@ -190,7 +182,7 @@ def ingest_batched(bench: BenchStack, sizes: Sizes) -> list[Row]:
     raw = _raw_limit(bench, events_per_save=100, seconds=sizes.raw_seconds)
     # Long conversations, so that every request can carry 50 events of one session.
     conversations = Workload(seed=2, min_messages=200).stream()
-    rate = _ingest_rate(bench, conversations, Plan(clients=16, chunk=50), sizes.ingest_seconds)
+    rate, cpu = _ingest_rate(bench, conversations, Plan(clients=16, chunk=50), sizes.ingest_seconds)
     return [
         Row(
             "ingest, batched (50 events/request, 16 clients)",
@@ -200,13 +192,16 @@ def ingest_batched(bench: BenchStack, sizes: Sizes) -> list[Row]:
             met=rate >= 5000,
             raw_limit=raw,
             raw_unit="events/s (eventsourcing, 100 events/save)",
+            note=cpu,
         )
     ]
 
 
 def ingest_single(bench: BenchStack, sizes: Sizes) -> list[Row]:
     raw = _raw_limit(bench, events_per_save=1, seconds=sizes.raw_seconds)
-    rate = _ingest_rate(bench, endless(seed=3), Plan(clients=32, chunk=1), sizes.ingest_seconds)
+    rate, cpu = _ingest_rate(
+        bench, endless(seed=3), Plan(clients=32, chunk=1), sizes.ingest_seconds
+    )
     return [
         Row(
             "ingest, one event/request (32 clients)",
@@ -216,6 +211,7 @@ def ingest_single(bench: BenchStack, sizes: Sizes) -> list[Row]:
             met=rate >= 2000,
             raw_limit=raw,
             raw_unit="events/s (eventsourcing, 1 event/save)",
+            note=cpu,
         )
     ]
 
@@ -225,12 +221,15 @@ def _raw_limit(bench: BenchStack, *, events_per_save: int, seconds: float) -> fl
         return eventsourcing_saves(url, events_per_save=events_per_save, seconds=seconds)
 
 
-def _ingest_rate(bench: BenchStack, conversations, plan: Plan, seconds: float) -> float:
+def _ingest_rate(bench: BenchStack, conversations, plan: Plan, seconds: float) -> tuple[float, str]:
+    """Events acknowledged per second, and where the machine's CPU went meanwhile."""
+    meter = CpuMeter(bench.stack).start()
     stats, elapsed = Ingest(bench.api_url, bench.key, conversations, plan).run_for(seconds)
+    meter.stop()
     failed = sum(n for status, n in stats.statuses.items() if status not in (200, 201))
     if failed or stats.transport_errors:
         raise RuntimeError(f"ingest failed: {dict(stats.statuses)}, {stats.transport_errors}")
-    return stats.events_acknowledged / elapsed
+    return stats.events_acknowledged / elapsed, meter.per_event(stats.events_acknowledged)
 
 
 # --- freshness ---------------------------------------------------------------------------------
