@@ -20,8 +20,9 @@ changes: agent, channel and start are fixed when it starts). Consequences:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+from uuid import UUID
 
 from psycopg import Cursor, sql
 
@@ -81,8 +82,14 @@ class AsrMetrics:
         # The table name is ours (a rebuild's table beside the live one), never a caller's value.
         return [schema_sql("asr_metrics.sql").replace("asr_metrics", self.table)]
 
-    def refresh(self, cur: Cursor, rows: Sequence[SessionRow]) -> None:
-        groups = sorted(affected_groups(rows))
+    def refresh(
+        self, cur: Cursor, rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow]
+    ) -> None:
+        """Recompute the groups in which a row's contribution changed (``previous``: the rows
+        as stored before this batch). A message changes no figure here, and most events are
+        messages: a group none of whose rows changed what it adds up would be recomputed to
+        the same figures, only slower the more sessions its day holds."""
+        groups = sorted(affected_groups(rows, previous))
         if not groups:
             return
         self._lock(cur, groups)
@@ -107,12 +114,41 @@ class AsrMetrics:
         cur.execute("SELECT pg_advisory_xact_lock(key) FROM unnest(%s::bigint[]) AS key", (keys,))
 
 
-def affected_groups(rows: Sequence[SessionRow]) -> set[Group]:
-    return {
-        (row.workspace_id, row.agent_id, row.channel, row.started_day)
-        for row in rows
-        if row.agent_id is not None and row.channel is not None and row.started_day is not None
-    }
+def affected_groups(
+    rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow] | None = None
+) -> set[Group]:
+    """The groups whose figures ``rows`` may change: those of every row whose contribution
+    differs from its ``previous`` one (all rows, without ``previous``), and the group a row
+    left, should its group ever change."""
+    previous = previous or {}
+    groups = set()
+    for row in rows:
+        before = previous.get(row.session_id)
+        if before is None or contribution(before) != contribution(row):
+            groups.update(_group(r) for r in (row, before) if r is not None)
+    groups.discard(None)
+    return groups
+
+
+def contribution(row: SessionRow) -> tuple:
+    """Everything of a session row that ``_REFRESH`` adds up or groups by."""
+    return (
+        _group(row),
+        row.is_test,
+        row.is_lead,
+        row.is_opportunity,
+        row.lead_value,
+        row.asr,
+        row.success_factor,
+        row.conversation_quality,
+        row.rules_version,
+    )
+
+
+def _group(row: SessionRow) -> Group | None:
+    if row.agent_id is None or row.channel is None or row.started_day is None:
+        return None
+    return (row.workspace_id, row.agent_id, row.channel, row.started_day)
 
 
 def hash_key(table: str, group: Group) -> int:

@@ -12,7 +12,7 @@ models derived from these rows (``asr_metrics``) in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 from functools import singledispatch
@@ -431,7 +431,10 @@ class DerivedFromSessions(Protocol):
 
     def schema(self) -> list[str]: ...
 
-    def refresh(self, cur: Cursor, rows: Sequence[SessionRow]) -> None: ...
+    def refresh(
+        self, cur: Cursor, rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow]
+    ) -> None:
+        """``rows`` as just stored; ``previous``: those of them stored before, as they were."""
 
 
 class SessionListProjection:
@@ -491,7 +494,7 @@ class SessionListProjection:
         changed = [row for row in folded if row is not None]
         self._store(cur, changed)
         for model in self.derived:
-            model.refresh(cur, changed)
+            model.refresh(cur, changed, rows)
 
     def _load(self, cur: Cursor, ids: list[UUID]) -> dict[UUID, SessionRow]:
         cur.execute(self._statement(cur, _LOAD), (uuid_array(ids),))
