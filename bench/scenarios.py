@@ -24,7 +24,14 @@ from api.cli.keys import issue_key
 from api.commands import Caller, SessionCommands
 from bench import ledger_state, session_list_explain
 from bench import rebuild as rebuild_bench
-from bench.harness import BenchStack, CpuMeter, Row, percentile, process_cpu_seconds
+from bench.harness import (
+    BenchStack,
+    CpuMeter,
+    Row,
+    percentile,
+    postgres_cpu_seconds,
+    process_cpu_seconds,
+)
 from bench.load import Ack, Ingest, Plan, endless
 from bench.probes import Probers
 from bench.raw_limits import STATE, eventsourcing_saves
@@ -88,11 +95,13 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
         what="the worker's first applied event",
     )
     parent_at_first, child_at_first = process_cpu_seconds(stack.services["worker"].pid)
+    postgres_at_first = postgres_cpu_seconds()
     psutil.cpu_percent()  # starts the machine's busy share over the worker's run
     done = ledger_state.wait_caught_up(bench.url, timeout=600)
     machine_busy = psutil.cpu_percent()
     # On a shared machine the worker's own CPU per event is steadier than its rate.
     parent, child = process_cpu_seconds(stack.services["worker"].pid)
+    postgres_cpu = postgres_cpu_seconds() - postgres_at_first
     parent_cpu, child_cpu = parent - parent_at_first, child - child_at_first
     worker_cpu = parent_cpu + child_cpu
     worker_rate = stored / max(done - first, 1e-6)
@@ -116,6 +125,7 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
             note=f"{stored:,} events, all read models;"
             f" worker CPU {worker_cpu:.1f} s ({_per_event(worker_cpu, stored)}: faust"
             f" {_per_event(parent_cpu, stored)}, read models {_per_event(child_cpu, stored)};"
+            f" PostgreSQL {_per_event(postgres_cpu, stored)};"
             f" the do-nothing agent's {_per_event(null_cpu, stored)});"
             f" all cores {machine_busy:.0f} % busy meanwhile",
         ),
