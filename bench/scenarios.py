@@ -13,6 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -35,8 +36,9 @@ from bench.harness import (
 from bench.load import Ack, Ingest, Plan, endless
 from bench.probes import Probers
 from bench.raw_limits import STATE, eventsourcing_saves
-from bench.workload import Workload, as_commands
-from domain.envelope import SYSTEM_ACTOR
+from bench.workload import Workload, as_commands, batches, interleaved
+from domain.envelope import SYSTEM_ACTOR, Envelope
+from domain.session import EventContext, Session
 from infra.database import apply_schema
 from infra.event_store import EventStore
 from infra.processes import ManagedProcess, free_port
@@ -48,6 +50,10 @@ class Sizes:
     """Every size a run uses; ``scaled`` shrinks (or grows) the defaults by one factor."""
 
     streaming_events: int = 50_000
+    # Conversations the streaming backlog interleaves, as live traffic does (0: each of the
+    # seeding threads stores one whole conversation after another, which puts a
+    # conversation's events next to each other and a batch's into a few sessions).
+    streaming_concurrency: int = 500
     ingest_seconds: float = 20.0
     raw_seconds: float = 5.0
     freshness_seconds: float = 60.0
@@ -82,7 +88,12 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
     """
     stack = bench.stack
     stack.services["worker"].stop()
-    stored = seed_store(bench.url, sizes.streaming_events, workspace=bench.settings.workspace)
+    stored = seed_store(
+        bench.url,
+        sizes.streaming_events,
+        workspace=bench.settings.workspace,
+        concurrent=sizes.streaming_concurrency,
+    )
     ledger_state.wait_relayed(bench.url, timeout=300)
     null_rate, null_cpu = null_agent_rate(bench, expect=stored)
     applied_before = ledger_state.events_applied(bench.url)
@@ -122,7 +133,7 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
             met=worker_rate >= 0.8 * null_rate,
             raw_limit=null_rate,
             raw_unit="events/s (do-nothing faust agent)",
-            note=f"{stored:,} events, all read models;"
+            note=f"{stored:,} events of {_interleaving(sizes)}, all read models;"
             f" worker CPU {worker_cpu:.1f} s ({_per_event(worker_cpu, stored)}: faust"
             f" {_per_event(parent_cpu, stored)}, read models {_per_event(child_cpu, stored)};"
             f" PostgreSQL {_per_event(postgres_cpu, stored)};"
@@ -132,28 +143,58 @@ def streaming_projection(bench: BenchStack, sizes: Sizes) -> list[Row]:
     ]
 
 
+def _interleaving(sizes: Sizes) -> str:
+    if sizes.streaming_concurrency:
+        return f"{sizes.streaming_concurrency:,} conversations interleaved"
+    return "whole conversations, 8 at a time"
+
+
 def _per_event(seconds: float, events: int) -> str:
     return f"{seconds / max(events, 1) * 1e6:.0f} µs/event"
 
 
-def seed_store(url: str, events: int, *, workspace: str, threads: int = 8) -> int:
+def seed_store(
+    url: str, events: int, *, workspace: str, threads: int = 8, concurrent: int = 0
+) -> int:
     """Store whole workload conversations through the command service (no HTTP: seeding is
-    not what is measured); returns how many events the store holds."""
+    not what is measured), each thread one conversation after another; or, ``concurrent``
+    given, that many conversations interleaved as live traffic interleaves them. Returns
+    how many events the store holds."""
     store = EventStore(url, pool_size=threads)
-    commands = SessionCommands(store)
     caller = Caller(workspace_id=workspace, actor=SYSTEM_ACTOR)
-
-    def record(conversation) -> None:
-        session_id, start, rest = as_commands(conversation)
-        commands.start(session_id, start, caller)
-        commands.append(session_id, rest, caller)
-
+    conversations = Workload(seed=1).conversations_with_events(events)
     try:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(record, Workload(seed=1).conversations_with_events(events)))
+        if concurrent:
+            sealed = (_sealed(conversation, caller) for conversation in conversations)
+            for chunk in batches(list(interleaved(sealed, concurrent)), SEED_CHUNK):
+                store.append(chunk)
+        else:
+            commands = SessionCommands(store)
+
+            def record(conversation) -> None:
+                session_id, start, rest = as_commands(conversation)
+                commands.start(session_id, start, caller)
+                commands.append(session_id, rest, caller)
+
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(record, conversations))
         return store.max_position()
     finally:
         store.close()
+
+
+SEED_CHUNK = 1000  # events per transaction when seeding interleaved
+
+
+def _sealed(conversation, caller: Caller) -> list[Envelope]:
+    """The conversation's events as the command service would seal them, decided by the
+    session aggregate (what commands run) without a round trip per event."""
+    session_id, start, rest = as_commands(conversation)
+    session = Session(session_id)
+    context = EventContext(**caller.model_dump(), recorded_at=datetime.now(UTC))
+    for item in [start, *rest]:
+        session.record(item.payload, context, event_id=item.event_id, occurred_at=item.occurred_at)
+    return session.collect_events()
 
 
 def null_agent_rate(bench: BenchStack, *, expect: int) -> tuple[float, float]:

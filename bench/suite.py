@@ -60,6 +60,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every size")
     parser.add_argument("--freshness-seconds", type=float, help="default 60")
     parser.add_argument("--freshness-rate", type=float, help="events/s, default 1000")
+    parser.add_argument(
+        "--streaming-concurrency",
+        type=int,
+        help="conversations the streaming backlog interleaves (default 500; 0: stored whole)",
+    )
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
@@ -71,6 +76,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
         options.scale,
         freshness_seconds=options.freshness_seconds,
         freshness_rate=options.freshness_rate,
+        streaming_concurrency=options.streaming_concurrency,
     )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as scratch:

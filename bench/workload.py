@@ -15,10 +15,12 @@ then the event items of ``POST /v1/sessions/{id}/events`` in order, grouped into
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import uuid
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,7 +204,7 @@ def _item(event_type: str, event_id: str | None = None, **payload: Any) -> dict[
     return item
 
 
-def batches(events: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def batches(events: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(events), size):
         yield events[start : start + size]
 
@@ -219,3 +221,21 @@ def as_commands(conversation: Conversation):
         NewEvent(start.payload(), start.event_id),
         [NewEvent(e.payload, e.event_id, e.occurred_at) for e in rest],
     )
+
+
+def interleaved(sequences: Iterable[Iterable[Any]], concurrent: int) -> Iterator[Any]:
+    """The items of ``sequences`` as live traffic interleaves conversations: round-robin
+    over ``concurrent`` of them at a time, the next one joining as one ends. Each
+    sequence's own order is kept."""
+    pending = iter(sequences)
+    active = deque(iter(sequence) for sequence in itertools.islice(pending, concurrent))
+    while active:
+        items = active.popleft()
+        for item in items:
+            yield item
+            active.append(items)
+            break
+        else:  # this one ended: the next conversation begins
+            following = next(pending, None)
+            if following is not None:
+                active.append(iter(following))
