@@ -52,7 +52,16 @@ class Settings(BaseSettings):
         " the next, so that it publishes fewer, larger batches under a steady trickle (as a"
         " Kafka producer's linger.ms); each event may reach Kafka up to this much later.",
     )
-    worker_batch_size: int = Field(default=500, ge=1)
+    worker_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        description="Most events the worker applies in one transaction. Under live traffic a"
+        " batch holds about one event of each of hundreds of conversations, and much of a"
+        " batch's cost is per session (its row read, folded and written once per batch):"
+        " 2,000 streamed 500 interleaved conversations at 53-54 % of the do-nothing agent,"
+        " 500 at 34-39 %. Below the worker's capacity, batches are cut by"
+        " worker_batch_within instead.",
+    )
     worker_batch_within: float = Field(default=0.05, gt=0)
     worker_group: str = Field(default="ledger-projections", description="Consumer group id.")
     consumer_session_timeout: float = Field(
