@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -267,3 +268,59 @@ def test_reading_the_log_walks_its_index_and_never_sorts_what_follows(store):
     top = plan[0]["Plan"]
     assert top["Node Type"] == "Limit"
     assert top["Plans"][0]["Node Type"] == "Index Scan", plan
+
+
+def _sealed_start(session_id: uuid.UUID) -> list[Envelope]:
+    session = Session(session_id)
+    context = EventContext(**CALLER.model_dump(), recorded_at=datetime.now(UTC))
+    session.record(SessionStarted(agent_id="a", channel="web"), context)
+    return session.collect_events()
+
+
+def test_appends_do_not_wait_for_a_vacuum_of_the_events_table(store, database_url):
+    """VACUUM holds SHARE UPDATE EXCLUSIVE on the table; eventsourcing's LOCK TABLE ... IN
+    EXCLUSIVE MODE waited for it (until autovacuum was cancelled, 1 s later)."""
+    with psycopg.connect(database_url) as vacuum:
+        vacuum.execute("LOCK TABLE stored_events IN SHARE UPDATE EXCLUSIVE MODE")
+        appended = threading.Thread(target=store.append, args=(_sealed_start(uuid.uuid4()),))
+        appended.start()
+        appended.join(timeout=10)
+        assert not appended.is_alive(), "the append waited for the vacuum's lock"
+        vacuum.rollback()
+
+
+def test_a_reader_tailing_the_log_never_passes_a_position_filled_in_later(database_url):
+    """Writers in several processes' worth of stores commit in position order, so whatever
+    a reader sees is the whole log up to the newest position it sees."""
+    stores = [EventStore(database_url, pool_size=2, group_commit=False) for _ in range(4)]
+    stores[0].create_schema()
+    stop = threading.Event()
+
+    def write(store: EventStore) -> None:
+        while not stop.is_set():
+            store.append(_sealed_start(uuid.uuid4()))
+
+    writers = [threading.Thread(target=write, args=(s,)) for s in stores for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    seen, deadline = 0, time.monotonic() + 30
+    try:
+        with psycopg.connect(database_url, autocommit=True) as reader:
+            while seen < 500 and time.monotonic() < deadline:
+                positions = [
+                    p
+                    for (p,) in reader.execute(
+                        "SELECT notification_id FROM stored_events WHERE notification_id > %s"
+                        " ORDER BY notification_id",
+                        (seen,),
+                    )
+                ]
+                assert positions == list(range(seen + 1, seen + 1 + len(positions)))
+                seen = positions[-1] if positions else seen
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+        for store in stores:
+            store.close()
+    assert seen >= 500  # read while eight writers appended
