@@ -2,7 +2,7 @@
 
 There is no waiting window: a single writer thread takes whatever has queued up while the
 previous transaction was committing, so a lone caller pays no extra latency and many
-concurrent callers share commits (and eventsourcing's table lock) automatically. Each caller
+concurrent callers share commits (and the append lock) automatically. Each caller
 still gets its own positions or its own error: when a shared transaction fails on one
 request's conflict, the requests are retried one by one to tell whose it was.
 """

@@ -276,7 +276,7 @@ class ProjectionEngine:
     ) -> int:
         """Everything the log holds between the cursor and the batch's newest position.
 
-        Commits are in position order (eventsourcing's table lock), so once an event at a
+        Commits are in position order (the event store's append lock), so once an event at a
         position was delivered, every position below it is committed and readable.
         """
         target = max(e.position or 0 for events in by_stream.values() for e in events)

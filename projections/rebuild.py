@@ -43,7 +43,7 @@ delivers it:
 1. W committed before F got the lock (F waits for every W holding the shared lock). W read the
    registry before F's change, so it did not feed the new generation. But e reached Kafka only
    after it was committed to the store (the relay reads the log), so it was committed before
-   F read H; positions commit in order (eventsourcing's table lock), so e.position <= H and F
+   F read H; positions commit in order (the event store's append lock), so e.position <= H and F
    applied e.
 2. W started after F committed (a W that asks for the shared lock while F holds it waits).
    It reads the registry after F, sees ``shadow`` and feeds the new generation: e <= H is
