@@ -201,8 +201,9 @@ class CpuMeter:
     def per_event(self, events: int) -> str:
         """E.g. "api 661, PostgreSQL 260, ... µs; 1,522 µs in all"."""
         shares = sorted(self.spent.items(), key=lambda part: -part[1])
-        parts = ", ".join(f"{name} {_micro(seconds, events)}" for name, seconds in shares)
-        return f"CPU per event: {parts} µs; {_micro(sum(self.spent.values()), events)} µs in all"
+        parts = ", ".join(f"{name} {micros_each(seconds, events)}" for name, seconds in shares)
+        total = micros_each(sum(self.spent.values()), events)
+        return f"CPU per event: {parts} µs; {total} µs in all"
 
     def _read(self) -> dict[str, float]:
         seconds = {"load generator": time.process_time(), "PostgreSQL": postgres_cpu_seconds()}
@@ -222,7 +223,8 @@ class CpuMeter:
         return seconds
 
 
-def _micro(seconds: float, events: int) -> str:
+def micros_each(seconds: float, events: int) -> str:
+    """``seconds`` spent on ``events``, in microseconds per event: "1,234"."""
     return f"{seconds / max(events, 1) * 1e6:,.0f}"
 
 

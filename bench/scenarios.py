@@ -3,6 +3,7 @@ its result rows; ``bench.suite`` runs them in order and reports."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -29,6 +30,7 @@ from bench.harness import (
     BenchStack,
     CpuMeter,
     Row,
+    micros_each,
     percentile,
     postgres_cpu_seconds,
     process_cpu_seconds,
@@ -36,7 +38,7 @@ from bench.harness import (
 from bench.load import Ack, Ingest, Plan, endless
 from bench.probes import Probers
 from bench.raw_limits import STATE, eventsourcing_saves
-from bench.workload import Workload, as_commands, batches, interleaved
+from bench.workload import Workload, as_commands, interleaved
 from domain.envelope import SYSTEM_ACTOR, Envelope
 from domain.session import EventContext, Session
 from infra.database import apply_schema
@@ -150,7 +152,7 @@ def _interleaving(sizes: Sizes) -> str:
 
 
 def _per_event(seconds: float, events: int) -> str:
-    return f"{seconds / max(events, 1) * 1e6:.0f} µs/event"
+    return f"{micros_each(seconds, events)} µs/event"
 
 
 def seed_store(
@@ -166,7 +168,8 @@ def seed_store(
     try:
         if concurrent:
             sealed = (_sealed(conversation, caller) for conversation in conversations)
-            for chunk in batches(list(interleaved(sealed, concurrent)), SEED_CHUNK):
+            mixed = interleaved(sealed, concurrent)
+            while chunk := list(itertools.islice(mixed, SEED_CHUNK)):
                 store.append(chunk)
         else:
             commands = SessionCommands(store)

@@ -204,7 +204,7 @@ def _item(event_type: str, event_id: str | None = None, **payload: Any) -> dict[
     return item
 
 
-def batches(events: list[Any], size: int) -> Iterator[list[Any]]:
+def batches(events: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(events), size):
         yield events[start : start + size]
 
