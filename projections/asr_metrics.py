@@ -114,13 +114,10 @@ class AsrMetrics:
         cur.execute("SELECT pg_advisory_xact_lock(key) FROM unnest(%s::bigint[]) AS key", (keys,))
 
 
-def affected_groups(
-    rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow] | None = None
-) -> set[Group]:
+def affected_groups(rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow]) -> set[Group]:
     """The groups whose figures ``rows`` may change: those of every row whose contribution
-    differs from its ``previous`` one (all rows, without ``previous``), and the group a row
-    left, should its group ever change."""
-    previous = previous or {}
+    differs from its ``previous`` one (a new row's always does), and the group a row left,
+    should its group ever change."""
     groups = set()
     for row in rows:
         before = previous.get(row.session_id)
