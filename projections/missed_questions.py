@@ -39,6 +39,7 @@ from domain.events import (
 from domain.identity import missed_question_group_id, normalised_question_group_id
 from domain.rules import DEFAULT_RULES, RuleSet
 from projections.batch import execute_json, json_rows, uuid_array
+from projections.recent_rows import RecentRows
 from projections.tables import TableSet
 
 MISSED_QUESTION_STREAM = "missed_question"
@@ -335,6 +336,10 @@ class MissedQuestionsProjection(TableSet):
         "add_wordings": ADD_WORDINGS,
     }
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._recent: RecentRows[SessionMisses] = RecentRows(RECENT_SESSIONS)
+
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         statuses = [
             status_row(events[-1])  # only the stream's newest status matters
@@ -346,7 +351,8 @@ class MissedQuestionsProjection(TableSet):
             for stream_id, events in streams.items()
             if (folded := [e for e in events if e.type in FOLDED_TYPES])
         }
-        states = self._load(cur, list(sessions))
+        before = self._states_before(cur, streams, sessions)
+        states = dict(before)
         changes: list[Change] = []
         for stream_id, events in sessions.items():
             state = states.get(stream_id)
@@ -356,7 +362,25 @@ class MissedQuestionsProjection(TableSet):
                 changes.extend(made)
             if state is not None:
                 states[stream_id] = state
-        self._store(cur, [states[s] for s in sessions if s in states], summarise(changes), statuses)
+        # A fold that changes nothing hands the same state back (an agent's message): its
+        # row is as stored already.
+        changed = [state for s, state in states.items() if state is not before.get(s)]
+        self._store(cur, changed, summarise(changes), statuses)
+        for stream_id, state in states.items():
+            self._recent.remember(stream_id, streams[stream_id][-1].version, state)
+
+    def _states_before(
+        self,
+        cur: Cursor,
+        streams: dict[UUID, list[Envelope]],
+        sessions: dict[UUID, list[Envelope]],
+    ) -> dict[UUID, SessionMisses]:
+        """Each session's state as the batch finds it: kept from this process's last batch
+        when at the version the engine has applied (see ``RecentRows``), else read; a
+        session whose batch folds nothing is only carried forward when kept."""
+        states, unknown = self._recent.split(streams, readable=sessions)
+        states.update(self._load(cur, unknown))
+        return states
 
     def _load(self, cur: Cursor, session_ids: list[UUID]) -> dict[UUID, SessionMisses]:
         if not session_ids:
@@ -407,6 +431,11 @@ class MissedQuestionsProjection(TableSet):
                 for group, wording, workspace in sorted(summary.wordings)
             ],
         )
+
+
+# Sessions whose state a projection keeps for its next batches: as many as the session list
+# keeps rows (the states are far smaller: a few ids and counts).
+RECENT_SESSIONS = 5_000
 
 
 def _session_values(state: SessionMisses) -> dict:

@@ -4,8 +4,11 @@ same streams need not read them back."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Container, Mapping, Sequence
 from typing import Generic, TypeVar
 from uuid import UUID
+
+from domain.envelope import Envelope
 
 R = TypeVar("R")
 
@@ -38,6 +41,27 @@ class RecentRows(Generic[R]):
             return None
         self._rows.move_to_end(stream_id)
         return entry[1]
+
+    def split(
+        self,
+        streams: Mapping[UUID, Sequence[Envelope]],
+        *,
+        readable: Container[UUID] | None = None,
+    ) -> tuple[dict[UUID, R], list[UUID]]:
+        """For a batch, as the engine hands it over (each stream's events from the one after
+        the version it has applied): the rows kept at that version, and the streams whose
+        row must be read, being neither kept nor new (from version 1), and in ``readable``
+        when given."""
+        kept: dict[UUID, R] = {}
+        unknown: list[UUID] = []
+        for stream_id, events in streams.items():
+            applied = events[0].version - 1
+            row = self.get(stream_id, applied)
+            if row is not None:
+                kept[stream_id] = row
+            elif applied and (readable is None or stream_id in readable):
+                unknown.append(stream_id)
+        return kept, unknown
 
     def remember(self, stream_id: UUID, version: int, row: R) -> None:
         if not self.capacity:

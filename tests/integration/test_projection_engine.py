@@ -249,6 +249,42 @@ def test_a_poison_event_is_parked_for_its_read_model_only_and_retried_after_a_fi
     ledger.close()
 
 
+class RefusedByTheServer:
+    """A read model whose write PostgreSQL refuses for one version: the error arrives only
+    when the engine's pipeline syncs, after later statements were sent."""
+
+    name = "refused"
+
+    def schema(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS refused"
+            " (stream_id uuid, version bigint CHECK (version <> 3))"
+        ]
+
+    def apply(self, cur, streams) -> None:
+        for stream_id, events in streams.items():
+            for event in events:
+                cur.execute("INSERT INTO refused VALUES (%s, %s)", (stream_id, event.version))
+
+
+def test_a_statement_the_server_refuses_parks_the_event_not_the_worker(database_url):
+    script = SessionScript().start().say("hello").say("refused").say("after")
+    ledger = Ledger(database_url, script.events)
+    refused = RefusedByTheServer()
+    apply_schema(database_url, refused.schema())
+    engine = ProjectionEngine(ledger.pool, [*all_projections(), refused], ledger.store)
+    engine.apply_batch(ledger.store.read_log(0, 100))  # returns: no outage to wait out
+
+    with psycopg.connect(database_url) as conn:
+        parked = conn.execute(
+            "SELECT projection, version FROM parked_events ORDER BY version"
+        ).fetchall()
+        listed = conn.execute("SELECT message_count FROM session_list").fetchone()
+    assert parked == [("refused", 3), ("refused", 4)]
+    assert listed == (3,), "the other read models moved on"
+    ledger.close()
+
+
 def test_a_gap_is_healed_from_the_event_store(database_url):
     script = SessionScript().start().say("one").say("two").say("three")
     ledger = Ledger(database_url, script.events)

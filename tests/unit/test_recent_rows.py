@@ -55,3 +55,24 @@ def test_what_is_handed_back_is_what_was_last_remembered(capacity, steps):
         for version in range(1, 6):
             found = rows.get(stream_id, version)
             assert found is None or (found == (stream_id, version) == (stream_id, last[stream_id]))
+
+
+class _Event:
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+
+def test_a_batch_splits_into_kept_rows_and_rows_to_read():
+    rows: RecentRows[str] = RecentRows(10)
+    rows.remember(STREAMS[0], 4, "kept at 4")
+    rows.remember(STREAMS[1], 4, "kept at 4, but 6 is applied")
+    batch = {
+        STREAMS[0]: [_Event(5), _Event(6)],  # applied 4: kept
+        STREAMS[1]: [_Event(7)],  # applied 6: read
+        STREAMS[2]: [_Event(1)],  # new: nothing to read
+        STREAMS[3]: [_Event(2)],  # applied 1, never kept: read
+    }
+    kept, unknown = rows.split(batch)
+    assert kept == {STREAMS[0]: "kept at 4"}
+    assert unknown == [STREAMS[1], STREAMS[3]]
+    assert rows.split(batch, readable={STREAMS[3]})[1] == [STREAMS[3]]
