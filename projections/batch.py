@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from uuid import UUID
 
 import orjson
@@ -13,7 +14,31 @@ def uuid_array(ids: Iterable[UUID]) -> str:
     """A uuid[] parameter as its text (pass it as ``%s::uuid[]``): psycopg adapts a list
     element by element (500 ids: 2.7 ms per statement against 1.5 ms as text, the server's
     part included), and a rebuild's batch passes thousands."""
-    return "{" + ",".join(map(str, ids)) + "}"
+    return _unquoted(ids)
+
+
+def int_array(values: Iterable[int]) -> str:
+    """A bigint[] parameter as its text (``%s::bigint[]``), for the reason ``uuid_array``
+    gives."""
+    return _unquoted(values)
+
+
+def _unquoted(values: Iterable[UUID | int]) -> str:
+    # Neither a uuid's nor an integer's text holds a character an array literal treats
+    # specially.
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def text_array(values: Iterable[str]) -> str:
+    """A text[] parameter as its text (``%s::text[]``): every element quoted, so that no
+    value reads as NULL, a separator or a nested array."""
+    return "{" + ",".join(map(_quoted, values)) + "}"
+
+
+@lru_cache(maxsize=256)
+def _quoted(value: str) -> str:
+    # Few distinct values (read-model names) repeat in a batch's thousands of elements.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def executemany(cur: Cursor, query: str, rows: Sequence[Sequence]) -> None:

@@ -25,7 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from domain.envelope import Envelope, decode_document
 from domain.events import decoding_once
 from infra.logging import get_logger
-from projections.batch import uuid_array
+from projections.batch import int_array, text_array, uuid_array
 
 log = get_logger("projections.engine")
 
@@ -447,10 +447,10 @@ class _Bookkeeping:
         cur.execute(
             _RECORD_APPLIED,
             {
-                "projections": self.projections,
+                "projections": text_array(self.projections),
                 "streams": uuid_array(self.streams),
-                "versions": self.versions,
-                "positions": self.positions,
+                "versions": int_array(self.versions),
+                "positions": int_array(self.positions),
                 "names": list(self.status),
                 "tops": [top for top, _ in self.status.values()],
                 "counts": [count for _, count in self.status.values()],
