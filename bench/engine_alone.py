@@ -54,11 +54,12 @@ def seed(server: str, name: str, events: int) -> int:
 
 
 def run(server: str, template: str, batch: int) -> str:
-    url = server_url(server, f"engine_alone_{uuid.uuid4().hex[:8]}")
+    copy = f"engine_alone_{uuid.uuid4().hex[:8]}"
+    url = server_url(server, copy)
     with psycopg.connect(server_url(server), autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(url.rsplit("/", 1)[1]), sql.Identifier(template)
+                sql.Identifier(copy), sql.Identifier(template)
             )
         )
     try:

@@ -349,7 +349,7 @@ def _order(projection: Projection) -> str:
 # with the whole log, not the batch (measured with the engine alone, 1,000-event batches of
 # 500 interleaved conversations: 9.6 µs/event after 50,000 events and 28 after 150,000; this
 # way 5.4 and 6.8).
-# The streams are locked in id order, the same in every worker, so two never wait in a cycle.
+# The streams are locked in id order, the same order in every worker.
 _APPLIED_VERSIONS = """
 SELECT ps.projection, ps.stream_id, ps.version
 FROM unnest(%s::uuid[]) AS batch(stream_id)
