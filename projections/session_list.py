@@ -50,7 +50,7 @@ from domain.events import (
 from domain.rules import DEFAULT_RULES, RuleSet, WorkspaceRules, rules_for
 from domain.session_state import SessionStatus
 from domain.values import AuthorRole, Contact, Flag, SentimentLabel, SentimentScope
-from projections.batch import uuid_array
+from projections.batch import rows_of_json, uuid_array
 from projections.engine import schema_sql
 from projections.recent_rows import RecentRows
 
@@ -543,7 +543,7 @@ class SessionListProjection:
 _LOAD = "SELECT {cols} FROM {table} WHERE session_id = ANY(%s::uuid[])"
 _STORE = (
     "INSERT INTO {table} ({cols}) SELECT {cols}"
-    " FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
+    f" FROM {rows_of_json('{table}')}"
     " ON CONFLICT (session_id) DO UPDATE SET {updates}"
 )
 
