@@ -63,6 +63,7 @@ import multiprocessing
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ log = get_logger("projections.rebuild")
 DEFAULT_BATCH_SIZE = 5000
 # Processes a stream-ordered read model is rebuilt in by `ledger rebuild` (see _InPartitions).
 DEFAULT_PARTITIONS = 2
+# Batches handed to the partitions at once: the next is queued while the current applies.
+BATCHES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ class Rebuild:
                 rate = (done - done_at_start) / max(time.monotonic() - started, 1e-6)
                 self.on_progress(RebuildProgress(generation.generation, position, head, done, rate))
                 if head - position <= self.catch_up_distance:
+                    batches.drain()
                     # Before F: building indexes must not hold the switch-over lock.
                     self._with_tables(projection, "restore_indexes")
                     self._catch_up(generation, engine, position, done)
@@ -206,6 +210,7 @@ class Rebuild:
                 progress = partial(_progress_after, head, done, rate)
                 last, count = batches.apply_next(position, progress)
                 position, done = last, done + count
+            batches.drain()  # stopped: what was handed out is recorded as applied
         final = self.generations.get(generation.projection, generation.generation)
         if final.status in (SHADOW, LIVE):
             rate = (done - done_at_start) / max(time.monotonic() - started, 1e-6)
@@ -335,6 +340,9 @@ class _InProcess:
         retrying(partial(apply_to_building, pool, generation, engine, events, then=record))
         return last, len(events)
 
+    def drain(self) -> None:
+        """Nothing: each batch is applied, with its progress, before ``apply_next`` returns."""
+
     def __enter__(self) -> _InProcess:
         return self
 
@@ -349,11 +357,17 @@ class _InPartitions:
     One process on 2 cores spent as much CPU decoding and folding as PostgreSQL spent on
     the writes, and its read-ahead thread decoded under the same GIL. Only for read models
     whose streams are independent (``order = "stream"``): a stream always falls in the same
-    partition, so its events are applied in order. The batch's progress is recorded once
-    every share has committed: a crash in between makes a resumed rebuild apply the batch
-    again, and the engine skips what was applied (per stream and version). Shares take the
-    generation's row ``FOR SHARE``, so they do not wait for each other, and a cancel waits
-    for them and is seen by the next batch."""
+    partition, so its events are applied in order. Shares take the generation's row
+    ``FOR SHARE``, so they do not wait for each other, and a cancel waits for them and is
+    seen by the next batch.
+
+    Up to ``BATCHES_IN_FLIGHT`` batches are handed out at once. Each process applies its
+    shares in the order it was given them, so a stream's events still apply in order, and
+    it goes from one share straight to its next instead of idling until the other
+    partition has finished the batch too. A batch's progress is recorded once every share
+    of it has committed, batch after batch in order: a crash in between makes a resumed
+    rebuild apply the batches after the last recorded one again, and the engine skips what
+    was applied (per stream and version)."""
 
     def __init__(self, rebuild: Rebuild, generation: Generation):
         self.rebuild = rebuild
@@ -361,8 +375,11 @@ class _InPartitions:
         read = partial(rebuild.store.read_log_partitioned, partitions=rebuild.partitions)
         self.log = _ReadAhead(read, rebuild.batch_size, _row_position)
         self.processes: list[ProcessPoolExecutor] = []
+        self.in_flight: deque[tuple[list[Future], Callable[[], None]]] = deque()
 
     def apply_next(self, after: int, progress: ProgressAfter) -> tuple[int, int]:
+        """The batch after position ``after`` handed out, once fewer than
+        ``BATCHES_IN_FLIGHT`` are applying; returns its last position and size."""
         processes = self._started()
         rows = self.log.read(after)
         shares: list[list[tuple[bytes, int]]] = [[] for _ in processes]
@@ -373,11 +390,23 @@ class _InPartitions:
             for process, share in zip(processes, shares, strict=True)
             if share
         ]
+        last = rows[-1][0]
+        record = partial(self.rebuild.record_progress, self.generation, progress(last, len(rows)))
+        self.in_flight.append((applying, record))
+        while len(self.in_flight) >= BATCHES_IN_FLIGHT:
+            self._complete_oldest()
+        return last, len(rows)
+
+    def drain(self) -> None:
+        """Every batch handed out applied, and its progress recorded."""
+        while self.in_flight:
+            self._complete_oldest()
+
+    def _complete_oldest(self) -> None:
+        applying, record = self.in_flight.popleft()
         for share in applying:
             share.result()  # raises what the share raised (RebuildCancelled included)
-        last = rows[-1][0]
-        retrying(partial(self.rebuild.record_progress, self.generation, progress(last, len(rows))))
-        return last, len(rows)
+        retrying(record)
 
     def _started(self) -> list[ProcessPoolExecutor]:
         """The processes, started at the first batch (a rebuild with none to apply before its

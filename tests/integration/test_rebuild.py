@@ -278,7 +278,8 @@ def test_a_partitioned_rebuild_cancelled_half_way_stops_and_leaves_its_processes
     generations = Generations(ledger.pool)
 
     def cancel_once_started(progress) -> None:
-        if progress.events_done > 0:
+        # Reported before each batch is handed out; by the fourth, two have been recorded.
+        if progress.events_done >= 30:
             generations.cancel("session_list")
 
     rebuild = Rebuild(
@@ -291,3 +292,37 @@ def test_a_partitioned_rebuild_cancelled_half_way_stops_and_leaves_its_processes
     assert cancelled.status == "cancelled"
     assert 0 < cancelled.position < ledger.store.max_position()
     assert multiprocessing.active_children() == []
+
+
+def test_a_partitioned_rebuild_stopped_half_way_records_every_batch_it_handed_out(ledger):
+    """Batches are handed to the partitions ahead of the one applying; a stop waits for
+    them, so the recorded progress covers exactly what was applied, and a resumed rebuild
+    starts there and ends with the live tables."""
+    for _ in range(40):
+        ledger.ingest_lead()
+    ledger.stream()
+    stop = threading.Event()
+    reported: list[int] = []
+
+    def stop_at_the_fourth_batch(progress) -> None:  # reported before each batch
+        reported.append(progress.events_done)
+        if len(reported) == 4:
+            stop.set()
+
+    rebuild = Rebuild(
+        ledger.pool,
+        ledger.store,
+        batch_size=10,
+        partitions=2,
+        catch_up_distance=0,
+        on_progress=stop_at_the_fourth_batch,
+        stop=stop,
+    )
+    stopped = rebuild.run(rebuild.start("session_list", None))
+    assert stopped.status == "building"
+    # Four batches of ten handed out, the fourth still applying when the stop was seen.
+    assert (stopped.position, stopped.events_done) == (40, 40)
+
+    resumed = Rebuild(ledger.pool, ledger.store, batch_size=10, partitions=2)
+    assert resumed.run(resumed.start("session_list", None)).status == "shadow"
+    assert ledger.rows("session_list__g2") == ledger.rows("session_list")
