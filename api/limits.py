@@ -57,10 +57,18 @@ class RequestGuard:
         body, replay = await _buffered(receive, self.max_bytes)
         if body is None:
             await error_response(413, "payload_too_large", TOO_LARGE)(scope, receive, send)
-        elif NUL_ESCAPE.search(body):
+        elif _has_nul_escape(body):
             await _refuse(_nul_in_json(body), scope, receive, send)
         else:
             await self.app(scope, replay, send)
+
+
+def _has_nul_escape(body: bytes) -> bool:
+    """Whether a JSON string of ``body`` holds ``\\u0000`` (not an escaped backslash before
+    ``u0000``). The plain substring test first: the pattern has no literal prefix the regex
+    engine could skip to, so it steps through every byte (measured: 650 µs for a 16 KB body
+    of 50 events, 6 µs for the substring test), and almost no body holds the substring."""
+    return b"\\u0000" in body and NUL_ESCAPE.search(body) is not None
 
 
 async def _refuse(field: str | None, scope: Scope, receive: Receive, send: Send) -> None:
