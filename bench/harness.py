@@ -299,6 +299,24 @@ def render_table(header: tuple, lines: list[tuple]) -> str:
     return "\n".join(rendered)
 
 
+PROBE_ITERATIONS = 2_000_000
+
+
+def cpu_probe_seconds() -> float:
+    """Seconds one core takes for a fixed pure-Python loop, best of three: how fast this
+    machine is right now. Shared cloud machines drift (measured here within one session:
+    1.03 s for 10,000,000 additions against ~0.5 s an hour earlier), and every figure of the
+    suite drifts with them, raw limits included; the probe before and after a run says
+    whether two runs are comparable at all."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for number in range(PROBE_ITERATIONS):
+            total += number
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 def machine() -> dict:
     load1, load5, load15 = psutil.getloadavg()
     return {

@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 from bench import ledger_state
-from bench.harness import RESULTS_DIR, BenchStack, MemorySampler, Row, table, write_results
+from bench.harness import (
+    RESULTS_DIR,
+    BenchStack,
+    MemorySampler,
+    Row,
+    cpu_probe_seconds,
+    table,
+    write_results,
+)
 from bench.scenarios import SCENARIOS, Sizes
 
 # Seconds a scenario's backlog may take to drain before the next scenario starts.
@@ -79,11 +87,21 @@ def main(argv: list[str] | None = None) -> list[Row]:
         streaming_concurrency=options.streaming_concurrency,
     )
     started = time.monotonic()
+    probe_before = cpu_probe_seconds()
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as scratch:
         rows, database = run(options.only, sizes, Path(scratch))
-    print(f"on {database}")
+    probe = {"before": probe_before, "after": cpu_probe_seconds()}
+    print(
+        f"on {database}; CPU probe {probe['before']} s before, {probe['after']} s after"
+        " (a fixed Python loop on one core: compare runs only when these are close)"
+    )
     print(table(rows))
-    details = {**vars(options), "sizes": vars(sizes), "database": database}
+    details = {
+        **vars(options),
+        "sizes": vars(sizes),
+        "database": database,
+        "cpu_probe_seconds": probe,
+    }
     path = write_results(rows, details, started, options.out)
     print(f"\nresults: {path} ({time.monotonic() - started:.0f} s)")
     return rows

@@ -42,6 +42,7 @@ def test_every_scenario_reports_a_figure(tmp_path, capsys):
     (result,) = tmp_path.glob("bench-*.json")
     document = json.loads(result.read_text())
     assert len(document["rows"]) == len(rows)
+    assert all(seconds > 0 for seconds in document["options"]["cpu_probe_seconds"].values())
     assert "ratio" in capsys.readouterr().out
     # Measured on the server LEDGER_DATABASE_URL gives, when it gives one, in scratch
     # databases that are gone afterwards; else on the embedded PostgreSQL.
