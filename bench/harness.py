@@ -305,9 +305,9 @@ PROBE_ITERATIONS = 2_000_000
 def cpu_probe_seconds() -> float:
     """Seconds one core takes for a fixed pure-Python loop, best of three: how fast this
     machine is right now. Shared cloud machines drift (measured here within one session:
-    1.03 s for 10,000,000 additions against ~0.5 s an hour earlier), and every figure of the
-    suite drifts with them, raw limits included; the probe before and after a run says
-    whether two runs are comparable at all."""
+    0.066 s in a fast spell, 0.132 s in a slow one), and every figure of the suite drifts
+    with them, raw limits included; the probe before and after a run says whether two runs
+    are comparable at all."""
     best = float("inf")
     for _ in range(3):
         started, total = time.perf_counter(), 0
