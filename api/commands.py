@@ -6,6 +6,7 @@ every path obeys the same rules, idempotency and concurrency control.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
 
 from domain.envelope import GENESIS_HASH, Actor, Envelope
 from domain.errors import (
@@ -61,6 +63,15 @@ class AppendRequest:
     items: Sequence[NewEvent]
     caller: Caller
     expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What the aggregate decided on an optimistic append, before its commit."""
+
+    request: AppendRequest
+    session: Session
+    pending: list[Envelope]
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,13 @@ class AggregateCache:
         return len(self._sessions)
 
 
+# Requests up to this many events are decided on the API's event loop. Larger ones go to the
+# thread pool, where the hand-over is small beside their deciding (~50 µs an event) and where
+# several are decided side by side and meet in one group commit: deciding 50-event requests
+# in the loop, one after another, took the batched benchmark from ~8,350 to ~7,400 events/s.
+IN_LOOP_MAX_EVENTS = 8
+
+
 class SessionCommands:
     def __init__(
         self,
@@ -163,9 +181,10 @@ class SessionCommands:
         self.cache = cache if cache is not None else AggregateCache()
 
     def start(self, session_id: UUID, item: NewEvent, caller: Caller) -> AppendResult:
-        if not isinstance(item.payload, SessionStarted):
-            raise TypeError("a session starts with a SessionStarted payload")
-        return self.append(session_id, [item], caller)
+        return self.append(session_id, [_starting(item)], caller)
+
+    async def start_in_loop(self, session_id: UUID, item: NewEvent, caller: Caller) -> AppendResult:
+        return await self.append_in_loop(session_id, [_starting(item)], caller)
 
     def append(
         self,
@@ -182,16 +201,50 @@ class SessionCommands:
         a ``VersionConflict``.
         """
         _check_unique_ids(items)
+        return self._locked_append(AppendRequest(session_id, items, caller, expected_version))
+
+    async def append_in_loop(
+        self,
+        session_id: UUID,
+        items: Sequence[NewEvent],
+        caller: Caller,
+        *,
+        expected_version: int | None = None,
+    ) -> AppendResult:
+        """``append`` for a caller on an event loop (the API), holding no thread while it can.
+
+        The common case (the session cached or just starting, no other append to it under
+        way here) is decided in the loop and its commit awaited: a request on a thread of the
+        pool paid a hand-over there and back for what is ~0.1 ms of deciding. Whatever needs
+        a read, or waits for another append to the same session, runs ``append`` in the
+        thread pool, the same code with the same outcome; so do requests of many events,
+        whose deciding would hold up the loop (see ``IN_LOOP_MAX_EVENTS``).
+        """
+        _check_unique_ids(items)
         request = AppendRequest(session_id, items, caller, expected_version)
-        with self.cache.lock(session_id):
-            result = self._optimistic(request)
+        lock = self.cache.lock(session_id)
+        in_loop = len(items) <= IN_LOOP_MAX_EVENTS and self.store.commits_in_groups
+        if not (in_loop and lock.acquire(blocking=False)):
+            return await run_in_threadpool(self._locked_append, request)
+        try:
+            decision = self._decide_optimistically(request)
+            result = None if decision is None else await self._commit_in_loop(decision)
+        finally:
+            lock.release()
+        if result is not None:
+            return result
+        return await run_in_threadpool(self._locked_append, request, optimistic=False)
+
+    def _locked_append(self, request: AppendRequest, *, optimistic: bool = True) -> AppendResult:
+        with self.cache.lock(request.session_id):
+            result = self._optimistic(request) if optimistic else None
             if result is not None:
                 return result
             for _attempt in range(self.max_retries):
                 result = self._attempt(request)
                 if result is not None:
                     return result
-        raise AppendContention(f"session {session_id}: too many concurrent writers, retry")
+        raise AppendContention(f"session {request.session_id}: too many concurrent writers, retry")
 
     def _optimistic(self, request: AppendRequest) -> AppendResult | None:
         """Decide on the cached aggregate (or, for a start, on an empty one) and commit, with
@@ -204,16 +257,36 @@ class SessionCommands:
         what is stored, so neither a stale aggregate nor a retry ever reaches the ledger or the
         caller.
         """
+        decision = self._decide_optimistically(request)
+        if decision is None:
+            return None
+        try:
+            positions = self.store.append(decision.pending)
+        except (StreamVersionTaken, EventIdTaken):
+            return None  # the half-applied aggregate is dropped: _attempt replays the stream
+        return self._kept(decision, positions)
+
+    async def _commit_in_loop(self, decision: _Decision) -> AppendResult | None:
+        """``_optimistic``'s commit, awaited."""
+        try:
+            positions = await asyncio.wrap_future(self.store.append_later(decision.pending))
+        except (StreamVersionTaken, EventIdTaken):
+            return None
+        return self._kept(decision, positions)
+
+    def _decide_optimistically(self, request: AppendRequest) -> _Decision | None:
         session = self._cached_or_new(request)
         if session is None:
             return None
         try:
-            pending = self._record(session, request.items, request.caller)
-            positions = self.store.append(pending)
-        except (DomainError, StreamVersionTaken, EventIdTaken):
-            return None  # the half-applied aggregate is dropped: _attempt replays the stream
-        self.cache.keep(session)
-        return _recorded(request.session_id, request.items, {}, pending, positions)
+            return _Decision(request, session, self._record(session, request.items, request.caller))
+        except DomainError:
+            return None  # perhaps decided on a stale state: _attempt decides on the stored one
+
+    def _kept(self, decision: _Decision, positions: list[int]) -> AppendResult:
+        self.cache.keep(decision.session)
+        request = decision.request
+        return _recorded(request.session_id, request.items, {}, decision.pending, positions)
 
     def _cached_or_new(self, request: AppendRequest) -> Session | None:
         """The aggregate to decide on without reading, or None when only a read can tell:
@@ -300,6 +373,12 @@ class SessionCommands:
             if item.event_id in stored:
                 _check_same_event(session_id, item, stored[item.event_id])
         return stored
+
+
+def _starting(item: NewEvent) -> NewEvent:
+    if not isinstance(item.payload, SessionStarted):
+        raise TypeError("a session starts with a SessionStarted payload")
+    return item
 
 
 def _recorded(

@@ -12,6 +12,7 @@ the event type name. Reading never rewrites them: upcasting happens in ``domain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -190,6 +191,17 @@ class EventStore:
         if self._committer is not None:
             return self._committer.append(rows)
         return self._write(rows)
+
+    @property
+    def commits_in_groups(self) -> bool:
+        return self._committer is not None
+
+    def append_later(self, envelopes: Sequence[Envelope]) -> Future:
+        """``append`` handed to the group committer without waiting: the future of the
+        positions. Only with group commit (``commits_in_groups``)."""
+        if self._committer is None:
+            raise RuntimeError("append_later needs group commit")
+        return self._committer.submit(_rows(envelopes))
 
     def _write(self, rows: Sequence[Row]) -> list[int]:
         # The recorder only counts the StoredEvents; LedgerRecorder writes ``rows``.

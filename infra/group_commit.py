@@ -42,10 +42,15 @@ class GroupCommitter:
 
     def append(self, rows: Sequence[Any]) -> list[int]:
         """Blocks until the rows are committed; returns their positions, or raises."""
+        return self.submit(rows).result()
+
+    def submit(self, rows: Sequence[Any]) -> Future:
+        """Queues the rows and returns at once: the future of their positions (or error), for
+        a caller that must not block its thread while the commit runs (an event loop)."""
         request = _Request(rows)
         self._ensure_running()
         self._queue.put(request)
-        return request.future.result()
+        return request.future
 
     def close(self) -> None:
         if self._thread is not None:

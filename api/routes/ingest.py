@@ -56,9 +56,9 @@ def _answer(result: AppendResult) -> AppendResponse:
     response_model=AppendResponse,
     summary="Start a session (idempotent by event_id)",
 )
-def start_session(body: StartSessionRequest, ledger: LedgerDep, who: Ingest) -> Response:
+async def start_session(body: StartSessionRequest, ledger: LedgerDep, who: Ingest) -> Response:
     item = NewEvent(body.payload(), body.event_id, body.occurred_at)
-    result = ledger.commands.start(body.session_id or new_session_id(), item, who)
+    result = await ledger.commands.start_in_loop(body.session_id or new_session_id(), item, who)
     return append_json(result)
 
 
@@ -68,7 +68,7 @@ def start_session(body: StartSessionRequest, ledger: LedgerDep, who: Ingest) -> 
     response_model=AppendResponse,
     summary="Append events to a session (all or none)",
 )
-def append_events(
+async def append_events(
     session_id: UUID,
     body: AppendEventsRequest,
     ledger: LedgerDep,
@@ -76,5 +76,7 @@ def append_events(
 ) -> Response:
     check_may_record(who, [e.payload for e in body.events])
     items = [NewEvent(e.payload, e.event_id, e.occurred_at) for e in body.events]
-    result = ledger.commands.append(session_id, items, who, expected_version=body.expected_version)
+    result = await ledger.commands.append_in_loop(
+        session_id, items, who, expected_version=body.expected_version
+    )
     return append_json(result)
