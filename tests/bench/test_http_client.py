@@ -18,13 +18,21 @@ class Echo(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         Echo.connections.add(self.client_address[1])
-        body = self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         answer = json.dumps(
-            {"path": self.path, "body": json.loads(body), "auth": self.headers["Authorization"]}
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
         ).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("Retry-After", "2")
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(answer), answer))
+            return
+        if self.path == "/close":
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
@@ -78,6 +86,28 @@ def test_a_refused_connection_is_a_transport_error_and_the_next_call_reconnects(
 def test_a_connection_the_server_closed_while_idle_is_reopened(server):
     with KeepAliveClient(url(server), {}) as http:
         http.post("/x", 1)
-        http._connection.sock.shutdown(socket.SHUT_RDWR)  # as if the server had closed it
+        http._connection.shutdown(socket.SHUT_RDWR)  # as if the server had closed it
         assert http.post("/x", 2).json()["body"] == 2
     assert len(Echo.connections) == 2
+
+
+def test_a_large_answer_arriving_in_pieces_is_read_whole(server):
+    text = "x" * 300_000
+    with KeepAliveClient(url(server), {}) as http:
+        assert http.post("/x", text).json()["body"] == text
+        assert http.post("/x", 1).json()["body"] == 1  # nothing of the first left behind
+
+
+def test_an_answer_that_says_connection_close_closes_the_connection(server):
+    with KeepAliveClient(url(server), {}) as http:
+        assert http.post("/close", 1).status_code == 201
+        assert http._connection is None
+        assert http.post("/x", 2).json()["body"] == 2
+    assert len(Echo.connections) == 2
+
+
+def test_an_answer_without_a_stated_length_is_a_transport_error(server):
+    with KeepAliveClient(url(server), {}) as http:
+        with pytest.raises(TransportError, match="Content-Length"):
+            http.post("/chunked", 1)
+        assert http.post("/x", 2).status_code == 201  # on a new connection
