@@ -70,7 +70,12 @@ class GroupCommitter:
             if first is None:
                 return
             group, stop = self._gather(first)
-            self._commit(group)
+            # As an executor does: a request whose caller cancelled it (an awaiting request
+            # handler cancelled) is not written; the rest can no longer be cancelled, so
+            # setting their outcome never fails and strands the others of the group.
+            group = [r for r in group if r.future.set_running_or_notify_cancel()]
+            if group:
+                self._commit(group)
             if stop:
                 return
 

@@ -135,3 +135,23 @@ def test_a_request_of_many_events_is_decided_in_the_thread_pool(store):
     result = asyncio.run(commands.append_in_loop(session_id, many, CALLER))
     assert result.version == IN_LOOP_MAX_EVENTS + 2
     assert deciding.names and threading.current_thread().name not in deciding.names
+
+
+def test_an_append_cancelled_while_committing_leaves_the_session_consistent(store):
+    """A request handler cancelled at its await (a client gone, a shutdown): its events are
+    stored or not, whole, and the next append finds the session as stored."""
+    commands = SessionCommands(store)
+    session_id = started(commands)
+
+    async def cancel_then_append():
+        task = asyncio.ensure_future(commands.append_in_loop(session_id, [said("gone")], CALLER))
+        await asyncio.sleep(0)  # it is now awaiting its commit
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return await commands.append_in_loop(session_id, [said("next")], CALLER)
+
+    result = asyncio.run(cancel_then_append())
+    history = store.read_stream(session_id)
+    assert result.version == len(history) and len(history) in (2, 3)
+    assert [e.version for e in history] == list(range(1, len(history) + 1))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(history))
