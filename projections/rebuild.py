@@ -100,6 +100,9 @@ DEFAULT_BATCH_SIZE = 5000
 DEFAULT_PARTITIONS = 2
 # Batches handed to the partitions at once: the next is queued while the current applies.
 BATCHES_IN_FLIGHT = 2
+# Seconds before reading again after a read found nothing past the position (it should not:
+# appends commit in position order; this keeps a surprise from becoming a busy loop).
+EMPTY_READ_PAUSE = 0.05
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,8 @@ class Rebuild:
                     break
                 progress = partial(_progress_after, head, done, rate)
                 last, count = batches.apply_next(position, progress)
+                if not count:  # the head moved on, its events not yet readable: look again
+                    self.stop.wait(EMPTY_READ_PAUSE)
                 position, done = last, done + count
             batches.drain()  # stopped: what was handed out is recorded as applied
         final = self.generations.get(generation.projection, generation.generation)
@@ -333,6 +338,8 @@ class _InProcess:
     def apply_next(self, after: int, progress: ProgressAfter) -> tuple[int, int]:
         """The batch after position ``after`` applied; returns its last position and size."""
         events = self.log.read(after)
+        if not events:
+            return after, 0
         last = events[-1].position or after
         after_it = progress(last, len(events))
         record = partial(_record_progress, generation=self.generation, progress=after_it)
@@ -382,6 +389,8 @@ class _InPartitions:
         ``BATCHES_IN_FLIGHT`` are applying; returns its last position and size."""
         processes = self._started()
         rows = self.log.read(after)
+        if not rows:
+            return after, 0
         shares: list[list[tuple[bytes, int]]] = [[] for _ in processes]
         for position, partition, state in rows:
             shares[partition].append((state, position))
@@ -483,9 +492,14 @@ class _ReadAhead:
         self._ahead: tuple[int, Future[list]] | None = None
 
     def read(self, after: int) -> list:
+        """The batch after position ``after``: the one read ahead, unless that was read after
+        another position or found nothing. A read ahead at the log's end, before the writers
+        committed more, finds nothing; used as it was, it handed the rebuild an empty batch
+        although the log had since grown past its catch-up distance."""
+        items = []
         if self._ahead is not None and self._ahead[0] == after:
             items = self._ahead[1].result()
-        else:
+        if not items:
             items = self._read(after, self.batch_size)
         self._ahead = None
         last = self.position_of(items[-1]) if items else None
