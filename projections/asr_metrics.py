@@ -4,23 +4,28 @@ Why a materialisation of ``session_list`` and not a fold of its own: every figur
 sum over session rows whose lead/ASR fields are already recomputed from all of the session's
 facts; an override that arrives weeks later (a human assessment, an ``is_test`` or
 ``is_opportunity`` flag) changes one session row, and the day it belongs to must change with
-it. Folding events into day totals would have to subtract the session's old contribution,
-i.e. know it; aggregating the rows instead is exact by construction. So ``session_list``
-refreshes this table in the same transaction, right after it stored the rows of a batch:
-the groups those rows belong to are recomputed from ``session_list`` (a session's group never
-changes: agent, channel and start are fixed when it starts). Consequences:
+it. ``session_list`` knows each row as it was before a batch and as it is after, so it hands
+both here, in the same transaction, and each group is changed by the difference: the old
+row's share taken out, the new one's added. Consequences:
 
-- there is no per-stream bookkeeping of its own (the rows it reads are already exactly-once),
-  and it can never disagree with ``session_list``;
-- concurrent workers serialise per group with a transaction-scoped advisory lock, taken in a
-  fixed order, so the recompute that runs second sees the first one's committed rows;
+- the cost of a batch is its changed rows, never the size of their groups (re-adding a
+  group's whole day from ``session_list`` grew with the day: 4.6 -> 17.9 ms per 1,000-event
+  batch over a 200,000-event backlog whose sessions all started on one day);
+- sums are ``numeric``, each value converted from its ``double precision`` in PostgreSQL, so
+  adding and taking out is exact and a figure is the same however its rows arrived:
+  streamed, rebuilt, in any batches (with floating-point sums, the order of the additions
+  would show in the last digits);
+- there is no per-stream bookkeeping of its own (the rows it is given are already
+  exactly-once), and it can never disagree with ``session_list``;
+- concurrent workers change a group's row with one upsert each, taken in key order, so they
+  serialise on its row lock and never wait for each other in a cycle;
 - rebuilding ``session_list`` (under new rules) rebuilds this table too.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
@@ -33,39 +38,88 @@ from projections.session_list import SessionRow
 
 Group = tuple[str, str, str, date]  # workspace, agent, channel, local day
 
-_REFRESH = """
-INSERT INTO {metrics} AS m (workspace_id, agent_id, channel, day, sessions, leads,
+# The star weight as PostgreSQL reads it, the same text in the upsert and in the migration.
+_STAR_WEIGHT = f"{STAR_WEIGHT!r}::numeric"
+
+_ADD = f"""
+INSERT INTO {{metrics}} AS m (workspace_id, agent_id, channel, day, sessions, leads,
     opportunities, lead_value, asr, success_sum, success_count, quality_sum, quality_count,
     rules_version)
-SELECT g.workspace_id, g.agent_id, g.channel, g.day,
-       count(s.session_id),
-       count(*) FILTER (WHERE s.is_lead),
-       count(*) FILTER (WHERE s.is_opportunity),
-       coalesce(sum(s.lead_value), 0),
-       coalesce(sum(s.asr), 0),
-       coalesce(sum(s.success_factor) FILTER (WHERE s.is_opportunity), 0),
-       count(s.success_factor) FILTER (WHERE s.is_opportunity),
-       coalesce(%(star_weight)s * sum(s.conversation_quality), 0),
-       count(s.conversation_quality),
-       g.rules_version
+SELECT c.workspace_id, c.agent_id, c.channel, c.day,
+       sum(c.sign),
+       coalesce(sum(c.sign) FILTER (WHERE c.is_lead), 0),
+       coalesce(sum(c.sign) FILTER (WHERE c.is_opportunity), 0),
+       sum(c.sign * c.lead_value::numeric),
+       sum(c.sign * c.asr::numeric),
+       coalesce(sum(c.sign * c.success_factor::numeric), 0),
+       coalesce(sum(c.sign) FILTER (WHERE c.success_factor IS NOT NULL), 0),
+       coalesce({_STAR_WEIGHT} * sum(c.sign * c.conversation_quality), 0),
+       coalesce(sum(c.sign) FILTER (WHERE c.conversation_quality IS NOT NULL), 0),
+       max(c.rules_version)
 FROM unnest(%(workspaces)s::text[], %(agents)s::text[], %(channels)s::text[], %(days)s::date[],
-            %(versions)s::int[])
-     AS g(workspace_id, agent_id, channel, day, rules_version)
-LEFT JOIN {sessions} s
-       ON s.workspace_id = g.workspace_id AND s.agent_id = g.agent_id
-      AND s.channel = g.channel AND s.started_day = g.day AND NOT s.is_test
-GROUP BY g.workspace_id, g.agent_id, g.channel, g.day, g.rules_version
+            %(signs)s::int[], %(leads)s::bool[], %(opportunities)s::bool[],
+            %(lead_values)s::float8[], %(asrs)s::float8[], %(success_factors)s::float8[],
+            %(qualities)s::int[], %(versions)s::int[])
+     AS c(workspace_id, agent_id, channel, day, sign, is_lead, is_opportunity, lead_value, asr,
+          success_factor, conversation_quality, rules_version)
+GROUP BY c.workspace_id, c.day, c.agent_id, c.channel
+ORDER BY c.workspace_id, c.day, c.agent_id, c.channel
 ON CONFLICT (workspace_id, day, agent_id, channel) DO UPDATE SET
-    sessions = EXCLUDED.sessions, leads = EXCLUDED.leads,
-    opportunities = EXCLUDED.opportunities, lead_value = EXCLUDED.lead_value,
-    asr = EXCLUDED.asr, success_sum = EXCLUDED.success_sum,
-    success_count = EXCLUDED.success_count, quality_sum = EXCLUDED.quality_sum,
-    quality_count = EXCLUDED.quality_count, rules_version = EXCLUDED.rules_version
+    sessions = m.sessions + EXCLUDED.sessions, leads = m.leads + EXCLUDED.leads,
+    opportunities = m.opportunities + EXCLUDED.opportunities,
+    lead_value = m.lead_value + EXCLUDED.lead_value, asr = m.asr + EXCLUDED.asr,
+    success_sum = m.success_sum + EXCLUDED.success_sum,
+    success_count = m.success_count + EXCLUDED.success_count,
+    quality_sum = m.quality_sum + EXCLUDED.quality_sum,
+    quality_count = m.quality_count + EXCLUDED.quality_count,
+    rules_version = EXCLUDED.rules_version
+"""
+
+# Tables made before the sums were numeric: converted, and their sums added up again exactly
+# from the session rows (the counts were exact already), once, under the schema lock.
+_MIGRATE = f"""
+DO $migrate$
+BEGIN
+    IF (SELECT data_type FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = '{{metrics}}'
+          AND column_name = 'asr') = 'double precision' THEN
+        ALTER TABLE {{metrics}} ALTER lead_value TYPE numeric, ALTER asr TYPE numeric,
+            ALTER success_sum TYPE numeric, ALTER quality_sum TYPE numeric;
+        UPDATE {{metrics}} AS m
+        SET lead_value = t.lead_value, asr = t.asr, success_sum = t.success_sum,
+            quality_sum = t.quality_sum
+        FROM (
+            SELECT workspace_id, agent_id, channel, started_day AS day,
+                   sum(lead_value::numeric) AS lead_value, sum(asr::numeric) AS asr,
+                   coalesce(sum(success_factor::numeric) FILTER (WHERE is_opportunity), 0)
+                       AS success_sum,
+                   coalesce({_STAR_WEIGHT} * sum(conversation_quality), 0) AS quality_sum
+            FROM {{sessions}} WHERE NOT is_test
+            GROUP BY workspace_id, agent_id, channel, started_day
+        ) AS t
+        WHERE (m.workspace_id, m.agent_id, m.channel, m.day)
+            = (t.workspace_id, t.agent_id, t.channel, t.day);
+    END IF;
+END
+$migrate$
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """What one session row adds to its group's figures."""
+
+    group: Group
+    is_lead: bool
+    is_opportunity: bool
+    lead_value: float
+    asr: float
+    success_factor: float | None  # counted only for an opportunity, as OSS is theirs
+    conversation_quality: int | None
+
+
 class AsrMetrics:
-    """Refreshed by ``SessionListProjection`` (pass it as ``derived``), never by the engine."""
+    """Changed by ``SessionListProjection`` (pass it as ``derived``), never by the engine."""
 
     def __init__(
         self,
@@ -77,78 +131,73 @@ class AsrMetrics:
         self.rules = WorkspaceRules.of_any(rules)
         self.table = table
         self.sessions_table = sessions_table
+        self._add: str | None = None
 
     def schema(self) -> list[str]:
-        # The table name is ours (a rebuild's table beside the live one), never a caller's value.
-        return [schema_sql("asr_metrics.sql").replace("asr_metrics", self.table)]
+        # The table names are ours (a rebuild's tables beside the live ones), never a caller's.
+        return [
+            schema_sql("asr_metrics.sql").replace("asr_metrics", self.table),
+            _MIGRATE.format(metrics=self.table, sessions=self.sessions_table),
+        ]
 
     def refresh(
         self, cur: Cursor, rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow]
     ) -> None:
-        """Recompute the groups in which a row's contribution changed (``previous``: the rows
-        as stored before this batch). A message changes no figure here, and most events are
-        messages: a group none of whose rows changed what it adds up would be recomputed to
-        the same figures, only slower the more sessions its day holds."""
-        groups = sorted(affected_groups(rows, previous))
-        if not groups:
+        """Change each group by what ``rows`` changed in it (``previous``: the rows as stored
+        before this batch). A message changes no share, and most events are messages."""
+        changes = share_changes(rows, previous)
+        if not changes:
             return
-        self._lock(cur, groups)
-        workspaces, agents, channels, days = (list(column) for column in zip(*groups, strict=True))
-        cur.execute(
-            sql.SQL(_REFRESH).format(
-                metrics=sql.Identifier(self.table), sessions=sql.Identifier(self.sessions_table)
-            ),
-            {
-                "workspaces": workspaces,
-                "agents": agents,
-                "channels": channels,
-                "days": days,
-                "versions": [self.rules.of(workspace).version for workspace in workspaces],
-                "star_weight": STAR_WEIGHT,
-            },
-        )
+        cur.execute(self._statement(cur), self._columns(changes))
 
-    def _lock(self, cur: Cursor, groups: list[Group]) -> None:
-        # Sorted keys, so two transactions can never wait for each other in a cycle.
-        keys = sorted({hash_key(self.table, group) for group in groups})
-        cur.execute("SELECT pg_advisory_xact_lock(key) FROM unnest(%s::bigint[]) AS key", (keys,))
+    def _statement(self, cur: Cursor) -> str:
+        if self._add is None:
+            self._add = sql.SQL(_ADD).format(metrics=sql.Identifier(self.table)).as_string(cur)
+        return self._add
+
+    def _columns(self, changes: list[tuple[int, Share]]) -> dict[str, list]:
+        shares = [share for _, share in changes]
+        workspaces = [share.group[0] for share in shares]
+        return {
+            "workspaces": workspaces,
+            "agents": [share.group[1] for share in shares],
+            "channels": [share.group[2] for share in shares],
+            "days": [share.group[3] for share in shares],
+            "signs": [sign for sign, _ in changes],
+            "leads": [share.is_lead for share in shares],
+            "opportunities": [share.is_opportunity for share in shares],
+            "lead_values": [share.lead_value for share in shares],
+            "asrs": [share.asr for share in shares],
+            "success_factors": [share.success_factor for share in shares],
+            "qualities": [share.conversation_quality for share in shares],
+            "versions": [self.rules.of(workspace).version for workspace in workspaces],
+        }
 
 
-def affected_groups(rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow]) -> set[Group]:
-    """The groups whose figures ``rows`` may change: those of every row whose contribution
-    differs from its ``previous`` one (a new row's always does), and the group a row left,
-    should its group ever change."""
-    groups = set()
+def share_changes(
+    rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow]
+) -> list[tuple[int, Share]]:
+    """``(-1, old share)`` and ``(+1, new share)`` for every row whose share changed (a new
+    row's always does; a test session has none), so that adding them all up, signed, turns
+    the groups' figures from before the batch into after it."""
+    changes = []
     for row in rows:
         before = previous.get(row.session_id)
-        if before is None or contribution(before) != contribution(row):
-            groups.update(_group(r) for r in (row, before) if r is not None)
-    groups.discard(None)
-    return groups
+        old, new = share_of(before) if before is not None else None, share_of(row)
+        if old != new or (new is not None and before.rules_version != row.rules_version):
+            changes.extend((sign, share) for sign, share in ((-1, old), (1, new)) if share)
+    return changes
 
 
-def contribution(row: SessionRow) -> tuple:
-    """Everything of a session row that ``_REFRESH`` adds up or groups by."""
-    return (
-        _group(row),
-        row.is_test,
-        row.is_lead,
-        row.is_opportunity,
-        row.lead_value,
-        row.asr,
-        row.success_factor,
-        row.conversation_quality,
-        row.rules_version,
-    )
-
-
-def _group(row: SessionRow) -> Group | None:
-    if row.agent_id is None or row.channel is None or row.started_day is None:
+def share_of(row: SessionRow) -> Share | None:
+    if row.is_test or row.agent_id is None or row.channel is None or row.started_day is None:
         return None
-    return (row.workspace_id, row.agent_id, row.channel, row.started_day)
-
-
-def hash_key(table: str, group: Group) -> int:
-    """A stable signed 64-bit advisory-lock key for one group of one metrics table."""
-    digest = hashlib.blake2b(repr((table, *group)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return Share(
+        group=(row.workspace_id, row.agent_id, row.channel, row.started_day),
+        is_lead=row.is_lead,
+        is_opportunity=row.is_opportunity,
+        lead_value=row.lead_value,
+        asr=row.asr,
+        success_factor=row.success_factor if row.is_opportunity else None,
+        conversation_quality=row.conversation_quality,
+    )

@@ -466,12 +466,11 @@ class SessionListProjection:
         """Drop the indexes only the list's readers use, before a rebuild loads the table
         (nobody reads a ``building`` generation): one index build over the loaded rows is
         far cheaper than keeping ~12 indexes up to date row by row (measured: 5,300 rows/s
-        inserted with them, 41,000 without). Kept: the primary key (the upsert) and the
-        metric-group index (``asr_metrics`` refreshes its groups by it every batch)."""
+        inserted with them, 41,000 without). Kept: the primary key (the upsert)."""
         cur.execute(
             "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND c.relname <> %s",
-            (sql.Identifier(self.table).as_string(cur), f"{self.table}_metric_group"),
+            " WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+            (sql.Identifier(self.table).as_string(cur),),
         )
         for (index,) in cur.fetchall():
             cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index)))

@@ -105,9 +105,10 @@ CREATE INDEX IF NOT EXISTS session_list_favorites
 CREATE INDEX IF NOT EXISTS session_list_missed
     ON session_list (workspace_id, started_at DESC, session_id DESC)
     WHERE missed_question_count > 0;
--- asr_metrics recomputes whole (agent, channel, local day) groups from these rows.
-CREATE INDEX IF NOT EXISTS session_list_metric_group
-    ON session_list (workspace_id, agent_id, channel, started_day);
+-- asr_metrics once re-added whole (agent, channel, local day) groups from these rows; it
+-- is changed by each row's difference now, so nothing reads by group and no upsert should
+-- keep an index for it.
+DROP INDEX IF EXISTS session_list_metric_group;
 
 -- Substring search on contact fields: a trigram index when pg_trgm can be had; without it
 -- the search still works, as a scan.

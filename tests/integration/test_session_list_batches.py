@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import random
 
+import psycopg
+
+from domain.asr import STAR_WEIGHT
 from domain.rules import RuleSet
+from infra.database import apply_schema
+from projections.asr_metrics import AsrMetrics
 from tests.integration.test_session_list_filters import session_list_engine
 from tests.unit.test_session_list_fold import KINDS, history_of
 
@@ -20,16 +25,38 @@ def _project(database_url: str, batches) -> tuple[list, list]:
             engine.apply_batch(batch)
         with pool.connection() as conn:
             rows = conn.execute("SELECT * FROM session_list ORDER BY session_id").fetchall()
-            metrics = conn.execute("SELECT * FROM asr_metrics ORDER BY 1, 2, 3, 4").fetchall()
+            metrics = conn.execute(f"{METRICS} ORDER BY 1, 2, 3, 4").fetchall()
+            assert metrics == conn.execute(f"{METRICS_ADDED_UP} ORDER BY 1, 2, 3, 4").fetchall()
         return rows, metrics
+
+
+# asr_metrics as the stream left it (groups whose sessions all became tests hold zeros), and
+# added up from session_list's rows as they are, in one go.
+METRICS = "SELECT * FROM asr_metrics WHERE sessions > 0"
+METRICS_ADDED_UP = f"""
+SELECT workspace_id, agent_id, channel, started_day, count(*)::int,
+       (count(*) FILTER (WHERE is_lead))::int, (count(*) FILTER (WHERE is_opportunity))::int,
+       sum(lead_value::numeric), sum(asr::numeric),
+       coalesce(sum(success_factor::numeric) FILTER (WHERE is_opportunity), 0),
+       (count(success_factor) FILTER (WHERE is_opportunity))::int,
+       coalesce({STAR_WEIGHT!r}::numeric * sum(conversation_quality), 0),
+       count(conversation_quality)::int, max(rules_version)
+FROM session_list WHERE NOT is_test AND started_day IS NOT NULL
+GROUP BY workspace_id, agent_id, channel, started_day
+"""
+
+
+def _histories(rng: random.Random) -> list[list]:
+    """Eight sessions' histories of 30 random facts each."""
+    return [
+        history_of([(rng.choice(KINDS), rng.randrange(50)) for _ in range(30)]).events
+        for _ in range(8)
+    ]
 
 
 def test_batching_does_not_change_the_tables(new_database):
     rng = random.Random(20260302)
-    histories = [
-        history_of([(rng.choice(KINDS), rng.randrange(50)) for _ in range(30)]).events
-        for _ in range(8)
-    ]
+    histories = _histories(rng)
     everything = [event for events in histories for event in events]
 
     pending = [list(events) for events in histories]
@@ -44,3 +71,25 @@ def test_batching_does_not_change_the_tables(new_database):
     sliced = _project(new_database(), slices)
     assert sliced == at_once
     assert len(at_once[0]) == 8 and at_once[1]
+
+
+def test_a_table_of_floating_point_sums_is_migrated_to_exact_ones(new_database):
+    url = new_database()
+    histories = _histories(random.Random(7))
+    projected = _project(url, [[event for events in histories for event in events]])
+    sums = ("lead_value", "asr", "success_sum", "quality_sum")
+    with psycopg.connect(url, autocommit=True) as conn:
+        # As the table was before: floating-point sums, here off by a visible amount.
+        conn.execute(
+            "ALTER TABLE asr_metrics " + ", ".join(f"ALTER {c} TYPE double precision" for c in sums)
+        )
+        conn.execute("UPDATE asr_metrics SET asr = asr + 0.001, quality_sum = quality_sum + 0.001")
+    apply_schema(url, AsrMetrics(RULES).schema())
+    with psycopg.connect(url) as conn:
+        types = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = 'asr_metrics' AND column_name = ANY(%s)",
+            (list(sums),),
+        ).fetchall()
+        assert dict(types) == dict.fromkeys(sums, "numeric")
+        assert conn.execute(f"{METRICS} ORDER BY 1, 2, 3, 4").fetchall() == projected[1]
