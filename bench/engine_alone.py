@@ -5,7 +5,7 @@ compared run for run, alternately (the streaming scenario's rate swings by ten p
 between runs on a shared machine; this one by less).
 
     python -m bench.engine_alone --server URL seed NAME [--events 50000]
-    python -m bench.engine_alone --server URL run NAME [--batch 1000]   # as often as needed
+    python -m bench.engine_alone --server URL run NAME [--batch 1000] [--segments 4]
     python -m bench.engine_alone --server URL drop NAME
 
 ``--server`` is any database URL of a PostgreSQL server (default: ``LEDGER_DATABASE_URL``).
@@ -53,7 +53,7 @@ def seed(server: str, name: str, events: int) -> int:
     return stored
 
 
-def run(server: str, template: str, batch: int) -> str:
+def run(server: str, template: str, batch: int, segments: int = 1) -> str:
     copy = f"engine_alone_{uuid.uuid4().hex[:8]}"
     url = server_url(server, copy)
     with psycopg.connect(server_url(server), autocommit=True) as conn:
@@ -63,12 +63,14 @@ def run(server: str, template: str, batch: int) -> str:
             )
         )
     try:
-        return _apply_backlog(url, batch)
+        return _apply_backlog(url, batch, segments)
     finally:
         drop_database(url)
 
 
-def _apply_backlog(url: str, batch: int) -> str:
+def _apply_backlog(url: str, batch: int, segments: int) -> str:
+    """The backlog applied in ``segments`` consecutive parts, each timed on its own: whether
+    the cost per event stays flat as the read models' tables grow."""
     store = EventStore(url, pool_size=2)
     pool = create_pool(url, size=2, name="engine-alone")
     try:
@@ -77,19 +79,30 @@ def _apply_backlog(url: str, batch: int) -> str:
         engine.apply_batch(backlog[:WARM_UP_EVENTS])
         backlog = backlog[WARM_UP_EVENTS:]
         tune_garbage_collection()
-        postgres, cpu, started = postgres_cpu_seconds(), time.process_time(), time.perf_counter()
-        for start in range(0, len(backlog), batch):
-            engine.apply_batch(backlog[start : start + batch])
-        wall = time.perf_counter() - started
-        cpu, postgres = time.process_time() - cpu, postgres_cpu_seconds() - postgres
+        lines = []
+        size = -(-len(backlog) // segments)  # the last segment may be shorter
+        for first in range(0, len(backlog), size):
+            part = backlog[first : first + size]
+            lines.append(
+                _apply_timed(engine, part, batch, f"events {first + 1:,}-{first + len(part):,}")
+            )
     finally:
         pool.close()
         store.close()
-    events = len(backlog)
+    return "\n".join(lines)
+
+
+def _apply_timed(engine: ProjectionEngine, events: list, batch: int, label: str) -> str:
+    postgres, cpu, started = postgres_cpu_seconds(), time.process_time(), time.perf_counter()
+    for start in range(0, len(events), batch):
+        engine.apply_batch(events[start : start + batch])
+    wall = time.perf_counter() - started
+    cpu, postgres = time.process_time() - cpu, postgres_cpu_seconds() - postgres
+    count = len(events)
     return (
-        f"{events:,} events in batches of {batch}: {events / wall:,.0f} events/s;"
-        f" µs/event: wall {micros_each(wall, events)}, engine CPU {micros_each(cpu, events)},"
-        f" PostgreSQL CPU {micros_each(postgres, events)}"
+        f"{label} in batches of {batch}: {count / wall:,.0f} events/s;"
+        f" µs/event: wall {micros_each(wall, count)}, engine CPU {micros_each(cpu, count)},"
+        f" PostgreSQL CPU {micros_each(postgres, count)}"
     )
 
 
@@ -111,6 +124,7 @@ def main() -> None:
     running = commands.add_parser("run", help="apply the template's backlog to a copy of it")
     running.add_argument("name")
     running.add_argument("--batch", type=int, default=1_000)
+    running.add_argument("--segments", type=int, default=1, help="time the backlog in parts")
     dropping = commands.add_parser("drop", help="drop the template")
     dropping.add_argument("name")
     args = parser.parse_args()
@@ -119,7 +133,7 @@ def main() -> None:
     if args.command == "seed":
         print(f"stored {seed(args.server, args.name, args.events):,} events in {args.name}")
     elif args.command == "run":
-        print(run(args.server, args.name, args.batch))
+        print(run(args.server, args.name, args.batch, args.segments))
     else:
         drop_database(server_url(args.server, args.name))
 
