@@ -96,7 +96,7 @@ class Rebuildable:
 def _session_list(name: str, tables: dict[str, str], rules: WorkspaceRules) -> Projection:
     # asr_metrics is refreshed from session_list rows in the same transaction, so it is
     # rebuilt with them, in the same generation.
-    metrics = AsrMetrics(rules, table=tables["asr_metrics"], sessions_table=tables["session_list"])
+    metrics = AsrMetrics(table=tables["asr_metrics"], sessions_table=tables["session_list"])
     return SessionListProjection(rules, table=tables["session_list"], derived=[metrics], name=name)
 
 

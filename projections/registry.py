@@ -16,7 +16,7 @@ def all_projections() -> list[Projection]:
     """Every read model, over its original tables (generation 1) and the built-in rules."""
     return [
         # asr_metrics is derived from session_list rows, in the same transaction.
-        SessionListProjection(DEFAULT_RULES, derived=[AsrMetrics(DEFAULT_RULES)]),
+        SessionListProjection(DEFAULT_RULES, derived=[AsrMetrics()]),
         MissedQuestionsProjection(),
         LeadsProjection(DEFAULT_RULES),
         AuditTrailProjection(),

@@ -84,7 +84,7 @@ def test_a_table_of_floating_point_sums_is_migrated_to_exact_ones(new_database):
             "ALTER TABLE asr_metrics " + ", ".join(f"ALTER {c} TYPE double precision" for c in sums)
         )
         conn.execute("UPDATE asr_metrics SET asr = asr + 0.001, quality_sum = quality_sum + 0.001")
-    apply_schema(url, AsrMetrics(RULES).schema())
+    apply_schema(url, AsrMetrics().schema())
     with psycopg.connect(url) as conn:
         types = conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns"

@@ -121,7 +121,7 @@ def session_list_engine(
     store = EventStore(database_url, pool_size=2)
     store.create_schema()
     pool = create_pool(database_url)
-    projection = SessionListProjection(rules, derived=[AsrMetrics(rules)])
+    projection = SessionListProjection(rules, derived=[AsrMetrics()])
     try:
         yield ProjectionEngine(pool, [projection], store), pool
     finally:
