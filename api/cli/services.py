@@ -53,11 +53,14 @@ def _print_endpoints(stack, endpoints, demo_key: str | None = None) -> None:
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.http_protocol import CoalescingHttpToolsProtocol
+
     require(settings.database_url, "LEDGER_DATABASE_URL")
     # By import path, so that each of several worker processes builds its own app.
     uvicorn.run(
         f"{__name__}:app_from_environment",
         factory=True,
+        http=CoalescingHttpToolsProtocol,
         host=settings.api_host,
         port=settings.api_port,
         workers=settings.api_workers,
