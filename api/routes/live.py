@@ -2,12 +2,15 @@
 
 Each event names a session, its version and the global position of its newest applied event;
 the event id is that position, so a reconnecting client (``Last-Event-ID``) resumes where it
-was. The stream polls the projection engine's bookkeeping (``projection_streams``) instead of
-being notified, so the engine's transaction stays untouched.
+was. The stream polls instead of being notified, so the engine's transaction stays untouched.
 
 A change is sent only once every event at or below its position is applied to the session
 list (``api.consistency``): a cursor that followed the raw positions would step over an
-event of another partition applied a moment later, and lose it.
+event of another partition applied a moment later, and lose it. Below that position the
+changes are read off the event log itself (the workspace's sessions' events, each session's
+newest of a poll), not off the engine's per-stream bookkeeping: an index on the
+bookkeeping's positions, for this alone, made every one of its updates write two index
+entries where it now rewrites its row in place (``projections/sql/engine.sql``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
+from psycopg import sql
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ledger, LedgerDep, Viewer
 from api.routes import ERRORS
+from infra.event_store import EVENTS_TABLE
+from projections.generations import live_table
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERRORS)
 
@@ -33,15 +39,17 @@ PROJECTION = "session_list"
 POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 1000
-MAX_CHANGES_PER_POLL = 500
+MAX_EVENTS_PER_POLL = 500
 # Log positions checked per poll: bounds the work when the read model is far behind.
 MAX_SCAN_PER_POLL = 10_000
 
+# The workspace's sessions' events in a window of positions (the list's rows say whose they are).
 CHANGES_SQL = (
-    "SELECT ps.stream_id, ps.version, ps.position FROM projection_streams ps"
-    " JOIN session_list sl ON sl.session_id = ps.stream_id AND sl.workspace_id = %s"
-    " WHERE ps.projection = %s AND ps.position > %s AND ps.position <= %s"
-    " ORDER BY ps.position LIMIT %s"
+    "SELECT e.originator_id, e.originator_version, e.notification_id"
+    f" FROM {EVENTS_TABLE} e"
+    " JOIN {sessions} sl ON sl.session_id = e.originator_id AND sl.workspace_id = %s"
+    " WHERE e.notification_id > %s AND e.notification_id <= %s"
+    " ORDER BY e.notification_id LIMIT %s"
 )
 
 
@@ -60,18 +68,31 @@ class SessionChange:
 
 def changes_after(
     ledger: Ledger, workspace_id: str, cursor: int
-) -> tuple[list[SessionChange], int]:
-    """The workspace's session-list changes after ``cursor``, and the cursor to poll next."""
+) -> tuple[list[SessionChange], int, bool]:
+    """The workspace's session-list changes after ``cursor``, the cursor to poll next, and
+    whether more changes may be waiting already."""
     upto = cursor + MAX_SCAN_PER_POLL
     window = ledger.progress.window(PROJECTION, after=cursor, upto=upto)
     applied_through = window.applied_through(cursor, upto)
     with ledger.pool.connection() as conn:
+        statement = sql.SQL(CHANGES_SQL).format(
+            sessions=sql.Identifier(live_table(conn, PROJECTION))
+        )
         rows = conn.execute(
-            CHANGES_SQL, (workspace_id, PROJECTION, cursor, applied_through, MAX_CHANGES_PER_POLL)
+            statement, (workspace_id, cursor, applied_through, MAX_EVENTS_PER_POLL)
         ).fetchall()
-    changes = [SessionChange(*row) for row in rows]
-    full = len(changes) == MAX_CHANGES_PER_POLL
-    return changes, changes[-1].position if full else applied_through
+    if len(rows) == MAX_EVENTS_PER_POLL:  # a full page: more may follow at once
+        return newest_per_session(rows), rows[-1][2], True
+    return newest_per_session(rows), applied_through, False
+
+
+def newest_per_session(rows) -> list[SessionChange]:
+    """One change per session, its newest event's, in the order of those events."""
+    newest: dict[UUID, SessionChange] = {}
+    for session_id, version, position in rows:
+        newest.pop(session_id, None)  # to the end: the order is the newest events'
+        newest[session_id] = SessionChange(session_id, version, position)
+    return list(newest.values())
 
 
 def start_cursor(ledger: Ledger, last_event_id: str | None) -> int:
@@ -87,7 +108,7 @@ async def session_changes(
     yield b"retry: %d\n\n" % RECONNECT_MILLISECONDS
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
-        changes, cursor = await run_in_threadpool(changes_after, ledger, workspace_id, cursor)
+        changes, cursor, more = await run_in_threadpool(changes_after, ledger, workspace_id, cursor)
         for change in changes:
             yield change.sse()
         if changes:
@@ -95,7 +116,7 @@ async def session_changes(
         elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
             yield b": keep-alive\n\n"  # a comment: keeps proxies from closing an idle stream
             quiet_since = time.monotonic()
-        if len(changes) < MAX_CHANGES_PER_POLL:
+        if not more:
             await asyncio.sleep(POLL_SECONDS)
 
 
