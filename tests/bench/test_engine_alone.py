@@ -17,12 +17,19 @@ def test_a_run_applies_the_templates_backlog_and_leaves_no_database(postgres_ser
     before = _databases(postgres_server)
     try:
         stored = engine_alone.seed(postgres_server, template, 600)
-        report = engine_alone.run(postgres_server, template, 100)
+        report = engine_alone.run(postgres_server, template, 100, segments=2)
     finally:
         drop_database(server_url(postgres_server, template))
-    applied = int(re.match(r"([\d,]+) events", report).group(1).replace(",", ""))
-    assert applied == stored - engine_alone.WARM_UP_EVENTS
-    assert re.search(r"[\d,]+ events/s; µs/event: wall \d+", report)
+    spans = [
+        [int(n.replace(",", "")) for n in re.match(r"events ([\d,]+)-([\d,]+) ", line).groups()]
+        for line in report.splitlines()
+    ]
+    # Two consecutive segments that together are the backlog after the warm-up.
+    assert spans[0][0] == 1 and spans[1][0] == spans[0][1] + 1
+    assert spans[1][1] == stored - engine_alone.WARM_UP_EVENTS
+    assert all(
+        re.search(r"[\d,]+ events/s; µs/event: wall \d+", line) for line in report.splitlines()
+    )
     assert _databases(postgres_server) == before
 
 
