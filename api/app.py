@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from api.console import mount_console
-from api.deps import Ledger
+from api.deps import Ledger, document_key_header
 from api.errors import install_error_handlers
 from api.limits import RequestGuard
 from api.routes import (
@@ -69,4 +69,5 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     mount_console(app)  # the Sessions console: static files under /console, / redirects
+    document_key_header(app)
     return app

@@ -157,7 +157,7 @@ def test_the_openapi_document_describes_the_key(client):
     assert {"HTTPBearer", "APIKeyHeader"} <= set(document["components"]["securitySchemes"])
     comment_route = document["paths"]["/v1/sessions/{session_id}/comments"]["post"]
     assert {"401", "403", "404", "409", "422"} <= set(comment_route["responses"])
-    assert comment_route["security"]
+    assert comment_route["security"] == [{"HTTPBearer": []}, {"APIKeyHeader": []}]
 
 
 def test_unknown_session_for_a_reviewer_command_is_404(client):
