@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 from functools import singledispatch
+from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -493,7 +494,7 @@ class SessionListProjection:
             for stream_id, events in sessions.items()
         ]
         changed = [row for row in folded if row is not None]
-        self._store(cur, changed)
+        self._store(cur, changed, rows)
         for row in changed:
             self._recent.remember(row.session_id, row.version, row)
         for model in self.derived:
@@ -516,12 +517,26 @@ class SessionListProjection:
         cur.execute(self._statement(cur, _LOAD), (uuid_array(ids),))
         return {record[0]: _from_record(record) for record in cur.fetchall()}
 
-    def _store(self, cur: Cursor, rows: list[SessionRow]) -> None:
+    def _store(
+        self, cur: Cursor, rows: list[SessionRow], before: Mapping[UUID, SessionRow]
+    ) -> None:
         """All rows in one statement with one parameter, the rows as a JSON array: a batch
         of a rebuild has thousands of ~75-column rows, and a statement per row (or psycopg
-        adapting each value) cost more than the fold; orjson writes the dataclasses in C."""
-        if rows:
-            cur.execute(self._statement(cur, _STORE), (orjson.dumps(rows).decode(),))
+        adapting each value) cost more than the fold; orjson writes the dataclasses in C.
+
+        A row that only messages changed since it was stored (``MESSAGE_COLUMNS``) is
+        updated in those columns alone: PostgreSQL converting every field of the JSON was
+        half the upsert (13 of 25 ms for a 1,000-event batch's 503 rows), and most rows of
+        a batch of live traffic only gained a message or two."""
+        whole, messages = _split_by_change(rows, before)
+        if whole:
+            cur.execute(self._statement(cur, _STORE), (orjson.dumps(whole).decode(),))
+        if messages:
+            changes = [
+                {column: row.__dict__[column] for column in _KEYED_MESSAGE_COLUMNS}
+                for row in messages
+            ]
+            cur.execute(self._statement(cur, _UPDATE_MESSAGES), (orjson.dumps(changes).decode(),))
 
     def _statement(self, cur: Cursor, template: str) -> str:
         """``template`` over this table's name and the columns, composed once: composing
@@ -534,9 +549,53 @@ class SessionListProjection:
                 updates=sql.SQL(", ").join(
                     sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in COLUMNS[1:]
                 ),
+                message_updates=sql.SQL(", ").join(
+                    sql.SQL("{c} = changed.{c}").format(c=sql.Identifier(c))
+                    for c in MESSAGE_COLUMNS
+                ),
+                message_types=sql.SQL(", ").join(
+                    sql.SQL("{c} {t}").format(c=sql.Identifier(c), t=sql.SQL(t))
+                    for c, t in MESSAGE_COLUMNS.items()
+                ),
             )
             statement = self._statements[template] = composed.as_string(cur)
         return statement
+
+
+# What a message changes in a stored row (with the figures that follow from it), and the
+# columns' types: the narrow update reads its JSON as these columns alone.
+MESSAGE_COLUMNS = {
+    "message_count": "integer",
+    "customer_message_count": "integer",
+    "ai_message_count": "integer",
+    "human_message_count": "integer",
+    "customer_message_ids": "text[]",
+    "has_attachments": "boolean",
+    "has_customer_responses": "boolean",
+    "last_message_at": "timestamp with time zone",
+    "duration_seconds": "integer",
+    "session_length": "text",
+    "version": "bigint",
+    "position": "bigint",
+}
+_KEYED_MESSAGE_COLUMNS = ("session_id", *MESSAGE_COLUMNS)
+_UNCHANGED_BY_MESSAGES = attrgetter(*(c for c in COLUMNS if c not in MESSAGE_COLUMNS))
+
+
+def _split_by_change(
+    rows: list[SessionRow], before: Mapping[UUID, SessionRow]
+) -> tuple[list[SessionRow], list[SessionRow]]:
+    """(rows to write whole, stored rows that only ``MESSAGE_COLUMNS`` changed). ``before``
+    is each row as stored (the engine's applied version of the stream): compared against it,
+    a column left out of the narrow update is one that did not change."""
+    whole, messages = [], []
+    for row in rows:
+        stored = before.get(row.session_id)
+        if stored is not None and _UNCHANGED_BY_MESSAGES(stored) == _UNCHANGED_BY_MESSAGES(row):
+            messages.append(row)
+        else:
+            whole.append(row)
+    return whole, messages
 
 
 _LOAD = "SELECT {cols} FROM {table} WHERE session_id = ANY(%s::uuid[])"
@@ -544,6 +603,11 @@ _STORE = (
     "INSERT INTO {table} ({cols}) SELECT {cols}"
     f" FROM {rows_of_json('{table}')}"
     " ON CONFLICT (session_id) DO UPDATE SET {updates}"
+)
+_UPDATE_MESSAGES = (
+    "UPDATE {table} AS t SET {message_updates}"
+    " FROM json_to_recordset(%s::json) AS changed(session_id uuid, {message_types})"
+    " WHERE t.session_id = changed.session_id"
 )
 
 

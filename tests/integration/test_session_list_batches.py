@@ -11,6 +11,7 @@ from domain.asr import STAR_WEIGHT
 from domain.rules import RuleSet
 from infra.database import apply_schema
 from projections.asr_metrics import AsrMetrics
+from projections.session_list import MESSAGE_COLUMNS, SessionListProjection
 from tests.integration.test_session_list_filters import session_list_engine
 from tests.unit.test_session_list_fold import KINDS, history_of
 
@@ -93,3 +94,16 @@ def test_a_table_of_floating_point_sums_is_migrated_to_exact_ones(new_database):
         ).fetchall()
         assert dict(types) == dict.fromkeys(sums, "numeric")
         assert conn.execute(f"{METRICS} ORDER BY 1, 2, 3, 4").fetchall() == projected[1]
+
+
+def test_the_message_update_reads_each_column_as_the_table_types_it(new_database):
+    url = new_database()
+    apply_schema(url, SessionListProjection(RULES).schema())
+    with psycopg.connect(url) as conn:
+        types = dict(
+            conn.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = 'session_list'::regclass AND attnum > 0"
+            ).fetchall()
+        )
+    assert {column: types[column] for column in MESSAGE_COLUMNS} == MESSAGE_COLUMNS
