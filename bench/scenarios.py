@@ -13,8 +13,8 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,7 +23,7 @@ import psycopg
 
 from api.auth import Role
 from api.cli.keys import issue_key
-from api.commands import Caller, SessionCommands
+from api.commands import Caller, NewEvent, SessionCommands
 from bench import ledger_state, session_list_explain
 from bench import rebuild as rebuild_bench
 from bench.harness import (
@@ -166,8 +166,9 @@ def seed_store(
     caller = Caller(workspace_id=workspace, actor=SYSTEM_ACTOR)
     conversations = Workload(seed=1).conversations_with_events(events)
     try:
+        end = datetime.now(UTC)
         if concurrent:
-            sealed = (_sealed(conversation, caller) for conversation in conversations)
+            sealed = (_sealed(conversation, caller, end) for conversation in conversations)
             mixed = interleaved(sealed, concurrent)
             while chunk := list(itertools.islice(mixed, SEED_CHUNK)):
                 store.append(chunk)
@@ -175,7 +176,7 @@ def seed_store(
             commands = SessionCommands(store)
 
             def record(conversation) -> None:
-                session_id, start, rest = as_commands(conversation)
+                session_id, start, rest = _timed(*as_commands(conversation), end)
                 commands.start(session_id, start, caller)
                 commands.append(session_id, rest, caller)
 
@@ -189,10 +190,25 @@ def seed_store(
 SEED_CHUNK = 1000  # events per transaction when seeding interleaved
 
 
-def _sealed(conversation, caller: Caller) -> list[Envelope]:
+def _timed(session_id: uuid.UUID, start: NewEvent, rest: list[NewEvent], end: datetime):
+    """The conversation with its events spread out as they happen, 2 to 90 s apart (seeded by
+    the session id), its last one at ``end``. Left to the sealing they would all carry one
+    instant, and a session whose messages never move its ``last_message_at`` is not the row
+    live traffic rewrites (that column is indexed: every message's update touches it)."""
+    rng = random.Random(session_id.int)
+    gaps = [timedelta(seconds=rng.uniform(2, 90)) for _ in rest]
+    began = at = end - sum(gaps, timedelta())
+    timed = []
+    for event, gap in zip(rest, gaps, strict=True):
+        at += gap
+        timed.append(replace(event, occurred_at=at))
+    return session_id, replace(start, occurred_at=began), timed
+
+
+def _sealed(conversation, caller: Caller, end: datetime) -> list[Envelope]:
     """The conversation's events as the command service would seal them, decided by the
     session aggregate (what commands run) without a round trip per event."""
-    session_id, start, rest = as_commands(conversation)
+    session_id, start, rest = _timed(*as_commands(conversation), end)
     session = Session(session_id)
     context = EventContext(**caller.model_dump(), recorded_at=datetime.now(UTC))
     for item in [start, *rest]:
