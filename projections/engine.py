@@ -159,6 +159,8 @@ class ProjectionEngine:
             asked = _ask_applied_versions(cur, by_version, list(by_stream))
             _decode_ahead(events)  # while PostgreSQL finds the versions
             applied = _applied_versions(cur, asked)
+            # Read models at the same version of a stream (all, mostly) share its pending events.
+            pending: dict[tuple[UUID, int], list[Envelope]] = {}
             for projection in _in_pipeline_order(projections):
                 books = _Bookkeeping()
                 if _order(projection) == GLOBAL_ORDER:
@@ -166,7 +168,7 @@ class ProjectionEngine:
                 else:
                     versions = applied.get(projection.name, {})
                     applied_total += self._apply_per_stream(
-                        cur, projection, by_stream, versions, books
+                        cur, projection, by_stream, versions, books, pending
                     )
                 books.write(cur)
         return applied_total
@@ -272,12 +274,16 @@ class ProjectionEngine:
         by_stream: dict[UUID, list[Envelope]],
         applied: dict[UUID, int],
         books: _Bookkeeping,
+        pending: dict[tuple[UUID, int], list[Envelope]],
     ) -> int:
-        todo = {
-            stream_id: pending
-            for stream_id, batch in by_stream.items()
-            if (pending := self._contiguous(stream_id, batch, applied.get(stream_id, 0)))
-        }
+        todo = {}
+        for stream_id, batch in by_stream.items():
+            key = (stream_id, applied.get(stream_id, 0))
+            events = pending.get(key)
+            if events is None:
+                events = pending[key] = self._contiguous(stream_id, batch, key[1])
+            if events:
+                todo[stream_id] = events
         if not todo:
             return 0
         projection.apply(cur, todo)

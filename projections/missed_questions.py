@@ -71,6 +71,8 @@ class SessionMisses:
 
     @property
     def longest_run(self) -> int:
+        if not self.missed_messages:  # most sessions: no walk over every message per batch
+            return 0
         longest = run = 0
         for message_id in self.customer_messages:
             run = run + 1 if message_id in self.missed_messages else 0
