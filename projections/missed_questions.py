@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from itertools import islice
 from uuid import UUID
 
 from psycopg import Cursor
@@ -132,8 +133,12 @@ def _message(
     if payload.author_role is not AuthorRole.customer:
         return state, []
     day = event.occurred_at.date()
-    messages = {**state.customer_messages, payload.message_id: day}
     counted = DayCount(state.workspace_id, state.agent_id, day, customer_messages=1)
+    if payload.message_id in state.customer_messages:
+        # A message's first recording keeps its day and place (the session refuses a second
+        # one), so the stored lists only ever grow at their end: see ``_session_values``.
+        return state, [counted]
+    messages = {**state.customer_messages, payload.message_id: day}
     return replace(state, customer_messages=messages), [counted]
 
 
@@ -281,6 +286,17 @@ STORE_SESSIONS = json_rows(
     " customer_message_days = EXCLUDED.customer_message_days,"
     " missed_message_ids = EXCLUDED.missed_message_ids, group_ids = EXCLUDED.group_ids"
 )
+GROW_SESSIONS = (
+    "UPDATE {missed_question_sessions} AS s SET"
+    " missed_count = c.missed_count, longest_run = c.longest_run,"
+    " customer_message_ids = s.customer_message_ids || c.new_message_ids,"
+    " customer_message_days = s.customer_message_days || c.new_message_days,"
+    " missed_message_ids = c.missed_message_ids, group_ids = c.group_ids"
+    " FROM json_to_recordset(%s::json) AS c(session_id uuid, missed_count integer,"
+    " longest_run integer, new_message_ids text[], new_message_days date[],"
+    " missed_message_ids text[], group_ids uuid[])"
+    " WHERE s.session_id = c.session_id"
+)
 INSERT_OCCURRENCES = (
     json_rows(
         "missed_question_occurrences",
@@ -331,6 +347,7 @@ class MissedQuestionsProjection(TableSet):
     STATEMENTS = {
         "load_sessions": LOAD_SESSIONS,
         "store_sessions": STORE_SESSIONS,
+        "grow_sessions": GROW_SESSIONS,
         "insert_occurrences": INSERT_OCCURRENCES,
         "add_to_groups": ADD_TO_GROUPS,
         "add_to_days": ADD_TO_DAYS,
@@ -366,7 +383,11 @@ class MissedQuestionsProjection(TableSet):
                 states[stream_id] = state
         # A fold that changes nothing hands the same state back (an agent's message): its
         # row is as stored already.
-        changed = [state for s, state in states.items() if state is not before.get(s)]
+        changed = [
+            (state, _stored_row(before, sessions, stream_id))
+            for stream_id, state in states.items()
+            if state is not before.get(stream_id)
+        ]
         self._store(cur, changed, summarise(changes), statuses)
         for stream_id, state in states.items():
             self._recent.remember(stream_id, streams[stream_id][-1].version, state)
@@ -404,11 +425,23 @@ class MissedQuestionsProjection(TableSet):
     def _store(
         self,
         cur: Cursor,
-        states: list[SessionMisses],
+        sessions: list[tuple[SessionMisses, SessionMisses | None]],
         summary: Summary,
         statuses: list[StatusRow],
     ) -> None:
-        execute_json(cur, self.sql.store_sessions, [_session_values(state) for state in states])
+        """A session stored before is updated by what it gained (``_grown_values``): its
+        message lists are appended to, not written again whole each batch (a long session's
+        hundreds of ids, converted and rewritten by PostgreSQL for every message)."""
+        execute_json(
+            cur,
+            self.sql.store_sessions,
+            [_session_values(state) for state, stored in sessions if stored is None],
+        )
+        execute_json(
+            cur,
+            self.sql.grow_sessions,
+            [_grown_values(state, stored) for state, stored in sessions if stored is not None],
+        )
         execute_json(
             cur,
             self.sql.insert_occurrences,
@@ -433,6 +466,33 @@ class MissedQuestionsProjection(TableSet):
                 for group, wording, workspace in sorted(summary.wordings)
             ],
         )
+
+
+def _stored_row(
+    before: dict[UUID, SessionMisses], folded: dict[UUID, list[Envelope]], stream_id: UUID
+) -> SessionMisses | None:
+    """The session's row as stored, which the batch's state extends; None when there is none,
+    or when the batch starts the session over (its first event: then it is written whole)."""
+    events = folded.get(stream_id)
+    if events and events[0].type == SessionStarted.event_type:
+        return None
+    return before.get(stream_id)
+
+
+def _grown_values(state: SessionMisses, stored: SessionMisses) -> dict:
+    """What ``GROW_SESSIONS`` sets: the customer messages after those stored (the state only
+    ever adds them at the end: ``_message``), and the rest whole."""
+    gained = len(state.customer_messages) - len(stored.customer_messages)
+    new = list(islice(reversed(state.customer_messages.items()), gained))[::-1]
+    return {
+        "session_id": state.session_id,
+        "missed_count": state.missed_count,
+        "longest_run": state.longest_run,
+        "new_message_ids": [message_id for message_id, _ in new],
+        "new_message_days": [day for _, day in new],
+        "missed_message_ids": sorted(state.missed_messages),
+        "group_ids": sorted(state.group_ids),
+    }
 
 
 def _session_values(state: SessionMisses) -> dict:

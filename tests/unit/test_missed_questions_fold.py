@@ -3,6 +3,8 @@ grouping by the rules' normalisation."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +120,22 @@ def test_rules_that_keep_whitespace_keep_it_in_the_group():
     assert spaced.group_id != single.group_id
     assert spaced.question == "Open  today?"
     assert spaced.wording_id == single.wording_id == single.group_id
+
+
+def test_a_message_recorded_again_keeps_its_first_day_and_place():
+    """The session refuses a second recording of a message id; if one came, the stored
+    message lists, which later batches only append to, must still hold."""
+    script = SessionScript("w1").start(agent_id="a1").say("first").say("second")
+    state = None
+    for event in script.events:
+        state, _ = fold(state, event)
+    again = script.events[1].model_copy(
+        update={"occurred_at": script.events[1].occurred_at + timedelta(days=1), "version": 4}
+    )
+
+    after, changes = fold(state, again)
+
+    first_day = script.events[1].occurred_at.date()
+    assert after.customer_messages == state.customer_messages
+    assert after.customer_messages[script.events[1].payload["message_id"]] == first_day
+    assert [type(change) for change in changes] == [DayCount]
