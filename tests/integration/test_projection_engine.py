@@ -368,3 +368,41 @@ def test_a_payload_that_does_not_decode_is_parked_by_each_read_model_that_folds_
     assert listed == (3,)
     assert leads == (1,)
     ledger.close()
+
+
+class CountingReads:
+    """The event store, counting the log reads the engine makes through it."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.log_reads = 0
+
+    def read_log(self, *args, **kwargs):
+        self.log_reads += 1
+        return self.store.read_log(*args, **kwargs)
+
+    def read_stream(self, *args, **kwargs):
+        return self.store.read_stream(*args, **kwargs)
+
+
+def test_leads_read_the_log_only_when_the_batch_leaves_a_position_out(new_database, history):
+    """Leads fold in the log's order across streams: a batch holding every position up to
+    its newest (one partition, in order) is that order already; one that leaves a position
+    out (another partition's) makes the engine read the log for it."""
+    url = new_database()
+    ledger = Ledger(url, history)
+    source = CountingReads(ledger.store)
+    engine = ProjectionEngine(ledger.pool, all_projections(), source)
+    whole, rest = history[:10], history[10:]
+    engine.apply_batch(whole)
+    assert source.log_reads == 0
+
+    engine.apply_batch([event for event in rest if event.position % 3])  # two partitions' worth
+    assert source.log_reads == 1
+    engine.apply_batch([event for event in rest if not event.position % 3])
+
+    streamed = read_models(url)
+    reset(url)
+    ledger.engine.apply_batch(history)
+    assert streamed == read_models(url)
+    ledger.close()
