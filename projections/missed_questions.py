@@ -136,7 +136,7 @@ def _message(
     counted = DayCount(state.workspace_id, state.agent_id, day, customer_messages=1)
     if payload.message_id in state.customer_messages:
         # A message's first recording keeps its day and place (the session refuses a second
-        # one), so the stored lists only ever grow at their end: see ``_session_values``.
+        # one), so the stored lists only ever grow at their end: see ``_grown_values``.
         return state, [counted]
     messages = {**state.customer_messages, payload.message_id: day}
     return replace(state, customer_messages=messages), [counted]
