@@ -152,7 +152,8 @@ class AsrMetrics:
         self, cur: Cursor, rows: Sequence[SessionRow], previous: Mapping[UUID, SessionRow]
     ) -> None:
         """Change each group by what ``rows`` changed in it (``previous``: the rows as stored
-        before this batch). A message changes no share, and most events are messages."""
+        before this batch). A message changes no share: the list hands over no row that only
+        gained messages, and of the others many change no share either."""
         changes = share_changes(rows, previous)
         if not changes:
             return

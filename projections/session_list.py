@@ -429,7 +429,9 @@ def longest_run(ordinals: Sequence[int]) -> int:
 
 
 class DerivedFromSessions(Protocol):
-    """A read model kept by aggregating session rows, refreshed after they changed."""
+    """A read model kept by aggregating session rows, refreshed after they changed beyond
+    their ``MESSAGE_COLUMNS``: what a message changes is not aggregated (the rows that only
+    gained messages are not handed over)."""
 
     def schema(self) -> list[str]: ...
 
@@ -494,11 +496,11 @@ class SessionListProjection:
             for stream_id, events in sessions.items()
         ]
         changed = [row for row in folded if row is not None]
-        self._store(cur, changed, rows)
+        rewritten = self._store(cur, changed, rows)
         for row in changed:
             self._recent.remember(row.session_id, row.version, row)
         for model in self.derived:
-            model.refresh(cur, changed, rows)
+            model.refresh(cur, rewritten, rows)
 
     def _rows_before(
         self, cur: Cursor, sessions: dict[UUID, list[Envelope]]
@@ -519,7 +521,7 @@ class SessionListProjection:
 
     def _store(
         self, cur: Cursor, rows: list[SessionRow], before: Mapping[UUID, SessionRow]
-    ) -> None:
+    ) -> list[SessionRow]:
         """All rows in one statement with one parameter, the rows as a JSON array: a batch
         of a rebuild has thousands of ~75-column rows, and a statement per row (or psycopg
         adapting each value) cost more than the fold; orjson writes the dataclasses in C.
@@ -527,7 +529,8 @@ class SessionListProjection:
         A row that only messages changed since it was stored (``MESSAGE_COLUMNS``) is
         updated in those columns alone: PostgreSQL converting every field of the JSON was
         half the upsert (13 of 25 ms for a 1,000-event batch's 503 rows), and most rows of
-        a batch of live traffic only gained a message or two."""
+        a batch of live traffic only gained a message or two. Returns the rows written whole.
+        """
         whole, messages = _split_by_change(rows, before)
         if whole:
             cur.execute(self._statement(cur, _STORE), (orjson.dumps(whole).decode(),))
@@ -537,6 +540,7 @@ class SessionListProjection:
                 for row in messages
             ]
             cur.execute(self._statement(cur, _UPDATE_MESSAGES), (orjson.dumps(changes).decode(),))
+        return whole
 
     def _statement(self, cur: Cursor, template: str) -> str:
         """``template`` over this table's name and the columns, composed once: composing
