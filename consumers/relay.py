@@ -152,8 +152,9 @@ class Relay:
             log.warning("broker did not acknowledge; publishing again", error=repr(error))
             self._reset_producer()
             return 0
-        self._save_position(notifications[-1].id)
+        # The chain first: the position is written with the chain's head as it then stands.
         self.checkpointer.advance(notifications)
+        self._save_position(notifications[-1].id)
         return len(notifications)
 
     def _await_acknowledgements(self, futures) -> None:
@@ -208,11 +209,20 @@ class Relay:
     def _store_position(self) -> None:
         with self.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO relay_position (relay, position, cluster_id, pid)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (relay) DO UPDATE SET"
+                "INSERT INTO relay_position (relay, position, cluster_id, pid,"
+                " chain_position, chain_hash, chain_events)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (relay) DO UPDATE SET"
                 " position = EXCLUDED.position, cluster_id = EXCLUDED.cluster_id,"
-                " pid = EXCLUDED.pid, updated_at = now()",
-                (self.name, self.position.position, self.position.cluster_id, os.getpid()),
+                " pid = EXCLUDED.pid, chain_position = EXCLUDED.chain_position,"
+                " chain_hash = EXCLUDED.chain_hash, chain_events = EXCLUDED.chain_events,"
+                " updated_at = now()",
+                (
+                    self.name,
+                    self.position.position,
+                    self.position.cluster_id,
+                    os.getpid(),
+                    *self.checkpointer.head(),
+                ),
             )
 
 

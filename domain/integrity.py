@@ -34,21 +34,30 @@ def next_global_hash(previous: str, position: int, event_hash: str) -> str:
     return hashlib.sha256(f"{previous}|{position}|{event_hash}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class StreamCheck:
+    """A stream's verdict, and its workspace as its first intact event attests it (None when
+    no event checked out: a tampered event's workspace is the tamperer's word)."""
+
+    breach: Breach | None
+    workspace_id: str | None
+
+
 def verify_stream(
     stream_id: str,
     documents: Iterable[tuple[int, dict[str, Any]]],
     head: tuple[int, str] | None,
-) -> Breach | None:
+) -> StreamCheck:
     """Check (version, stored document) pairs of one stream, in version order, and its head."""
     expected_version, previous_hash, workspace = 1, GENESIS_HASH, None
     for version, document in documents:
-        workspace = workspace or document.get("workspace_id")
         breach = _check_event(stream_id, expected_version, previous_hash, version, document)
         if breach:
-            return replace(breach, workspace_id=workspace)
+            return StreamCheck(replace(breach, workspace_id=workspace), workspace)
+        workspace = workspace or document.get("workspace_id")
         expected_version, previous_hash = version + 1, document["hash"]
     breach = _check_head(stream_id, expected_version - 1, previous_hash, head)
-    return replace(breach, workspace_id=workspace) if breach else None
+    return StreamCheck(replace(breach, workspace_id=workspace) if breach else None, workspace)
 
 
 def _check_event(

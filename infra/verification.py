@@ -1,8 +1,14 @@
 """Recompute the ledger's hash chains from the stored bytes and report every breach.
 
 Streams are read in (stream, version) order and merged with their recorded heads, the
-global chain in position order and compared with the relay's checkpoints: two passes with
-server-side cursors, so memory stays flat however large the ledger is.
+global chain in position order and compared with the relay's checkpoints and the chain head
+it recorded with its position: two passes with server-side cursors, so memory stays flat
+however large the ledger is. Verifying one session checks the global chain as well: only it
+catches a stream re-sealed whole, head included.
+
+Every attestation lives in the same database as the events, so someone who can write there
+and recomputes every chain, checkpoint and the relay's row leaves no trace here; the topic the
+relay published to holds the events' bytes as they were, outside the database.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ class VerificationReport:
     checkpoints: int = 0
     breaches: list[Breach] = field(default_factory=list)
     seconds: float = 0.0
+    # The log's newest position, and the newest one a checkpoint attests: events after it
+    # are checked in their streams only, until the relay publishes them.
+    head: int = 0
+    chain_attested_through: int = 0
+    # With one stream verified: its workspace as its first intact event attests it.
+    workspace_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -42,8 +54,10 @@ def verify_ledger(url: str, *, stream_id: UUID | None = None) -> VerificationRep
     report = VerificationReport()
     with psycopg.connect(url) as conn:
         _verify_streams(conn, report, stream_id)
-        if stream_id is None:
-            _verify_global_chain(conn, report)
+        _verify_global_chain(conn, report)
+        (report.head,) = conn.execute(
+            f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
+        ).fetchone()
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -70,9 +84,11 @@ def _verify_streams(conn: psycopg.Connection, report: VerificationReport, only: 
     for stream_id, documents, head in _merge(events, heads):
         report.streams += 1
         counted = _counting(documents, report)
-        breach = verify_stream(str(stream_id), counted, head)
-        if breach:
-            report.breaches.append(breach)
+        check = verify_stream(str(stream_id), counted, head)
+        if check.breach:
+            report.breaches.append(check.breach)
+        if only:
+            report.workspace_id = check.workspace_id
         for _ in counted:  # drain what a breach left unread, so the merge stays aligned
             pass
 
@@ -118,9 +134,7 @@ def _counting(documents: Iterator[tuple[int, dict]], report: VerificationReport)
 
 
 def _verify_global_chain(conn: psycopg.Connection, report: VerificationReport) -> None:
-    checkpoints = conn.execute(
-        "SELECT position, chain_hash, events FROM ledger_chain_checkpoints ORDER BY position"
-    ).fetchall()
+    checkpoints = _attested_points(conn)
     if not checkpoints:
         return
     pending = iter(checkpoints)
@@ -146,10 +160,21 @@ def _verify_global_chain(conn: psycopg.Connection, report: VerificationReport) -
         checkpoint = next(pending, None)
 
 
+def _attested_points(conn: psycopg.Connection) -> list[tuple[int, str, int]]:
+    """The checkpoints and the chain head each relay recorded with its position, in order;
+    a point both hold is checked once, two that disagree on a position both."""
+    return conn.execute(
+        "SELECT position, chain_hash, events FROM ledger_chain_checkpoints"
+        " UNION SELECT chain_position, chain_hash, chain_events FROM relay_position"
+        " WHERE chain_position IS NOT NULL ORDER BY 1, 2"
+    ).fetchall()
+
+
 def _checkpoint_holds(checkpoint: tuple, chain: str, count: int, report) -> bool:
     position, expected_hash, expected_count = checkpoint
     report.checkpoints += 1
     if chain == expected_hash and count == expected_count:
+        report.chain_attested_through = position
         return True
     missing = expected_count - count
     reason = (
@@ -175,6 +200,10 @@ class ChainCheckpointer:
         self.position, self.chain, self.events = self._load()
         self._unsaved = 0
         self._saved_at = time.monotonic()
+
+    def head(self) -> tuple[int, str, int]:
+        """Position, chain hash and event count of the chain as far as it was extended."""
+        return self.position, self.chain, self.events
 
     def advance(self, notifications) -> None:
         for notification in notifications:

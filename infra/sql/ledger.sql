@@ -33,3 +33,10 @@ CREATE TABLE IF NOT EXISTS ledger_chain_checkpoints (
     events      bigint      NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- The chain's head as the relay last published it, written with its position: a checkpoint
+-- that exists as long as the relay's row does, so deleting the checkpoints above does not
+-- leave the newest events unattested (verification reads both).
+ALTER TABLE relay_position ADD COLUMN IF NOT EXISTS chain_position bigint;
+ALTER TABLE relay_position ADD COLUMN IF NOT EXISTS chain_hash text;
+ALTER TABLE relay_position ADD COLUMN IF NOT EXISTS chain_events bigint;

@@ -17,6 +17,7 @@ from domain.events import MessageRecorded, SessionStarted
 from infra.database import create_pool
 from infra.embedded import EmbeddedBroker
 from infra.event_store import EVENTS_TABLE, EventStore
+from infra.verification import verify_ledger
 
 CALLER = Caller(workspace_id="w1", actor=SYSTEM_ACTOR)
 TOPIC = "relay.leadership"
@@ -101,3 +102,20 @@ def test_a_second_relay_stands_by_and_takes_over(store, bootstrap):
             second.end()
     finally:
         first.end()
+
+
+def test_the_relay_records_the_global_chain_as_far_as_it_published(store, bootstrap):
+    """The chain head is written with the position, so the newest events stay attested
+    between checkpoints and after the checkpoints' rows are gone."""
+    conversation(store)
+    relay = Running(store, bootstrap)
+    try:
+        wait_for(lambda: (published(store) or (0,))[0] == head(store))
+        with psycopg.connect(store.url) as conn:
+            conn.execute("DELETE FROM ledger_chain_checkpoints")
+            conn.commit()
+        report = verify_ledger(store.url)
+        assert report.ok
+        assert report.chain_attested_through == head(store) == 2
+    finally:
+        relay.end()

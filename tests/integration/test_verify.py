@@ -120,7 +120,60 @@ def test_a_consistent_rewrite_of_the_newest_event_is_caught_by_the_global_chain(
     forged = seal(document)
     rewrite(store, session_id, 4, forged)
     sql(store, "UPDATE stream_heads SET hash=%s WHERE stream_id=%s", (forged["hash"], session_id))
-    assert breaches(store, session_id) == []  # the stream alone looks intact
     report = verify_ledger(store.url)
     assert [b.stream_id for b in report.breaches] == [None]
     assert "global chain" in report.breaches[0].reason
+    # Verifying that one session checks the global chain too: its stream alone looks intact.
+    assert breaches(store, session_id) == [(None, None)]
+
+
+def relay_recorded(store: EventStore, checkpointer: ChainCheckpointer) -> None:
+    """The chain head as the relay writes it with its position (``Relay._store_position``)."""
+    sql(
+        store,
+        "INSERT INTO relay_position (relay, position, chain_position, chain_hash, chain_events)"
+        " VALUES ('r', %s, %s, %s, %s)",
+        (checkpointer.head()[0], *checkpointer.head()),
+    )
+
+
+def test_deleting_the_checkpoints_does_not_hide_a_rewrite_the_relay_attested(store):
+    session_id = conversation(store)
+    checkpointer = ChainCheckpointer(store.url, every_events=1_000)  # none saved yet
+    checkpointer.advance(store.read_raw_log(0, 100))
+    relay_recorded(store, checkpointer)
+    checkpointer.save()
+    document = stored_document(store, session_id, 4)
+    document["payload"]["text"] = "forged"
+    forged = seal(document)
+    rewrite(store, session_id, 4, forged)
+    sql(store, "UPDATE stream_heads SET hash=%s WHERE stream_id=%s", (forged["hash"], session_id))
+    sql(store, "DELETE FROM ledger_chain_checkpoints")
+    assert breaches(store) == [(None, None)]
+
+
+def test_the_report_says_how_far_the_global_chain_is_attested(store):
+    conversation(store)
+    checkpointer = ChainCheckpointer(store.url, every_events=1)
+    checkpointer.advance(store.read_raw_log(0, 2))
+    conversation(store)
+    report = verify_ledger(store.url)
+    assert report.ok
+    assert (report.chain_attested_through, report.head) == (2, 8)
+
+
+def test_a_breach_is_not_placed_in_the_workspace_a_tampered_event_names(store):
+    """Moving a forged stream's first event to another workspace must not hide the breach
+    from the workspace it belongs to: a breached event attests nothing."""
+    session_id = conversation(store)
+    document = stored_document(store, session_id, 1)
+    document["workspace_id"] = "elsewhere"
+    rewrite(store, session_id, 1, document)
+    report = verify_ledger(store.url, stream_id=session_id)
+    assert [(b.version, b.workspace_id) for b in report.breaches] == [(1, None)]
+    assert report.workspace_id is None
+
+
+def test_an_intact_stream_reports_its_workspace(store):
+    session_id = conversation(store)
+    assert verify_ledger(store.url, stream_id=session_id).workspace_id == "w1"
