@@ -6,6 +6,15 @@ code 2. ``code`` is stable and machine-readable; ``message`` is for people.
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+
+
+def as_json(value: Any) -> str:
+    """A value in a message as the API shows it (``null``, ``"No"``), not as Python's repr."""
+    return orjson.dumps(value, default=str).decode()
+
 
 class DomainError(Exception):
     code = "domain_error"

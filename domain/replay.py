@@ -21,6 +21,13 @@ class InvalidReplayPoint(DomainError):
     http_status = 422
 
 
+class NotYetRecorded(DomainError):
+    """A time before the ledger knew of the session: there is no state to show."""
+
+    code = "not_yet_recorded"
+    http_status = 404
+
+
 def history_as_of(
     events: Sequence[Envelope], *, version: int | None = None, at: datetime | None = None
 ) -> list[Envelope]:
@@ -33,7 +40,15 @@ def history_as_of(
     if at is not None:
         if at.tzinfo is None:
             raise InvalidReplayPoint("the time needs a time zone (e.g. Z)", field="as_of")
-        return [e for e in events if e.recorded_at <= at]
+        known = [e for e in events if e.recorded_at <= at]
+        if events and not known:
+            # An empty state would read as a session that existed with nothing in it.
+            raise NotYetRecorded(
+                f"the session did not exist yet at {at.isoformat()}: its first event was"
+                f" recorded at {events[0].recorded_at.isoformat()}",
+                field="as_of",
+            )
+        return known
     return list(events)
 
 

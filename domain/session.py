@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain import errors
 from domain.envelope import Actor, ActorKind, Envelope, seal_envelope
+from domain.errors import as_json
 from domain.events import (
     CUSTOMER_VISIBLE_ROLES,
     CommentAdded,
@@ -199,7 +200,7 @@ def _with_actual_previous(state: SessionState, payload: Override) -> Override:
     claimed = payload.previous  # type: ignore[attr-defined]
     if claimed != actual:
         raise errors.PreviousValueMismatch(
-            f"{payload.event_type}: the session holds {actual!r}, not {claimed!r}",
+            f"{payload.event_type}: the session holds {as_json(actual)}, not {as_json(claimed)}",
             expected=claimed,
             actual=actual,
         )
@@ -516,6 +517,8 @@ def _result(state: SessionState, payload: ResultCollected, _envelope: Envelope) 
 @evolves(ContactIdentified)
 def _identified(state: SessionState, payload: ContactIdentified, _envelope: Envelope) -> None:
     state.contact = state.contact.merged_with(payload.contact)
+    # As the session list has it: an id learnt later fills the one the start left empty.
+    state.external_id = state.external_id or payload.contact.external_id
 
 
 @evolves(QuestionMissed)

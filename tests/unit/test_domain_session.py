@@ -303,6 +303,7 @@ def test_a_stated_previous_must_match_the_state():
     stale = FlagSet(flag="is_todo", value=False, reason="done", previous=None)
     error = refused(session, stale, errors.PreviousValueMismatch)
     assert (error.expected, error.actual, error.field) == (None, True, "previous")
+    assert error.message.endswith("the session holds true, not null")  # as JSON, not repr
     agreed = FlagSet(flag="is_todo", value=False, reason="done", previous=True)
     assert record(session, agreed).payload["previous"] is True
 
@@ -457,6 +458,15 @@ def test_identified_contact_is_merged_over_the_started_one():
     record(session, SessionStarted(agent_id="a", channel="web", contact=Contact(name="Ann")))
     record(session, ContactIdentified(contact=Contact(email="ann@example.com")))
     assert session.state.contact == Contact(name="Ann", email="ann@example.com")
+
+
+def test_an_external_id_learnt_later_fills_the_empty_one_as_on_the_session_list():
+    session = Session(uuid4())
+    record(session, SessionStarted(agent_id="a", channel="web", contact=Contact(name="Ann")))
+    record(session, ContactIdentified(contact=Contact(external_id="crm-42")))
+    assert session.state.external_id == "crm-42"
+    record(session, ContactIdentified(contact=Contact(external_id="crm-43")))
+    assert session.state.external_id == "crm-42"  # the list keeps the first one it learnt
 
 
 def test_a_missed_question_marks_its_message():
