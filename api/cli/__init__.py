@@ -11,6 +11,9 @@ import sys
 import threading
 from importlib import import_module
 
+import psycopg
+from eventsourcing.persistence import OperationalError as StoreUnavailable
+
 from domain.errors import DomainError
 from infra.logging import configure_logging
 from infra.settings import Settings, get_settings
@@ -35,6 +38,17 @@ class ArgumentParser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"{self.prog}: {message}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+
+
+def positive(text: str) -> int:
+    """An argparse type: a bad value is a usage error (exit 2) naming the option."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
 
 
 def require(value: str, variable: str) -> str:
@@ -82,4 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(settings, args)
     except (UsageError, DomainError, ValueError) as error:
         print(f"ledger {args.command}: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except (psycopg.OperationalError, StoreUnavailable) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(
+            f"ledger {args.command}: cannot reach the database ({reason}); is LEDGER_DATABASE_URL"
+            " right, or is `ledger up` still running?",
+            file=sys.stderr,
+        )
         return USAGE_ERROR

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from api.cli import ArgumentParser, UsageError, database_url, stop_on_signals
+from api.cli import ArgumentParser, UsageError, database_url, positive, stop_on_signals
 from infra.settings import Settings
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def cmd_import_star(settings: Settings, args: argparse.Namespace) -> int:
@@ -17,6 +19,9 @@ def cmd_import_star(settings: Settings, args: argparse.Namespace) -> int:
     path: Path = args.path
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
+    with path.open("rb") as file:
+        if file.read(2) != GZIP_MAGIC:
+            raise UsageError(f"{path} is not a gzipped JSON-lines file (the STAR data set's form)")
     workspace = args.workspace or settings.workspace
     store = EventStore(database_url(settings), pool_size=DEFAULT_WORKERS + 2)
     try:
@@ -46,13 +51,6 @@ def _check_not_elsewhere(store, session_id, workspace: str) -> None:
         )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def register(subparsers) -> None:
     help_text = "import a data set into the ledger (through the same commands as the API)"
     sources = subparsers.add_parser("import", help=help_text, description=help_text)
@@ -62,6 +60,6 @@ def register(subparsers) -> None:
     star_help = "the STAR dialogues (RasaHQ, MIT): star_dialogues.jsonl.gz"
     star = kinds.add_parser("star", help=star_help, description=star_help)
     star.add_argument("path", type=Path, metavar="PATH", help="star_dialogues.jsonl.gz")
-    star.add_argument("--limit", type=_positive, metavar="N", help="only the first N dialogues")
+    star.add_argument("--limit", type=positive, metavar="N", help="only the first N dialogues")
     star.add_argument("--workspace", metavar="W", help="default: LEDGER_WORKSPACE")
     star.set_defaults(handler=cmd_import_star)

@@ -10,9 +10,10 @@ from uuid import UUID
 
 import orjson
 
-from api.cli import UsageError, database_url
+from api.cli import UsageError, database_url, positive
 from domain.envelope import Envelope
 from domain.replay import history_as_of, replay
+from domain.session import STREAM_TYPE as SESSION_STREAM
 from infra.event_store import EventStore
 from infra.settings import Settings
 
@@ -42,7 +43,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         events = store.read_stream(args.session)
     finally:
         store.close()
-    if not events:
+    if not events or events[0].stream_type != SESSION_STREAM:
         raise UsageError(f"session {args.session} not found")
     prefix = history_as_of(events, version=args.as_of_version, at=args.as_of)
     session = replay(args.session, prefix)
@@ -80,15 +81,28 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     from infra.verification import verify_ledger
 
     report = verify_ledger(database_url(settings), stream_id=args.session)
+    if args.session and not report.streams:
+        raise UsageError(f"session {args.session} not found")
     print(
         f"checked {report.events} event(s) in {report.streams} stream(s) and"
         f" {report.checkpoints} global checkpoint(s) in {report.seconds:.2f}s"
     )
+    if report.chain_attested_through < report.head:
+        print(
+            f"the global chain is attested through position {report.chain_attested_through}"
+            f" of {report.head}: the newer events are checked in their streams only, until"
+            " the relay publishes them"
+        )
     for breach in report.breaches:
         where = f"stream {breach.stream_id}" if breach.stream_id else "global chain"
         at = f" at version {breach.version}" if breach.version else ""
         print(f"BROKEN {where}{at}: {breach.reason}")
-    print("ledger intact" if report.ok else f"{len(report.breaches)} breach(es) found")
+    if not report.ok:
+        print(f"{len(report.breaches)} breach(es) found")
+    elif args.session:
+        print(f"session {args.session} intact, and the global chain")
+    else:
+        print("ledger intact")
     return 0 if report.ok else BREACHES_FOUND
 
 
@@ -133,10 +147,17 @@ def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
         rows = parked_events(conn, projection=args.projection, limit=args.limit)
     for row in rows:
         where = f"{row.stream_id} v{row.version}" if row.stream_id else f"position {row.position}"
-        first_line = row.error.strip().splitlines()[-1] if row.error.strip() else ""
-        print(f"#{row.id} {row.projection} {where} {row.event_type or '?'}: {first_line}")
+        print(f"#{row.id} {row.projection} {where} {row.event_type or '?'}: {_gist(row.error)}")
     print(f"{len(rows)} parked event(s)")
     return 0
+
+
+def _gist(error: str) -> str:
+    """The line of a stored error that says what went wrong: the exception's own, not a
+    pointer to documentation (pydantic ends its messages with one)."""
+    lines = [line.strip() for line in error.strip().splitlines()]
+    telling = [line for line in lines if line and not line.startswith("For further information")]
+    return telling[-1] if telling else ""
 
 
 def cmd_parked_retry(settings: Settings, args: argparse.Namespace) -> int:
@@ -182,7 +203,7 @@ def register(subparsers) -> None:
     parked_commands = parked.add_subparsers(dest="parked_command", required=True)
     listing = parked_commands.add_parser("list", help="list open parked events")
     listing.add_argument("--projection")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=positive, default=100)
     listing.set_defaults(handler=cmd_parked_list)
     retrying = parked_commands.add_parser("retry", help="apply parked events again")
     retrying.add_argument("--projection")

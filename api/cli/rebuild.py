@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TextIO
 
-from api.cli import database_url, stop_on_signals
+from api.cli import database_url, positive, stop_on_signals
 from api.importers.progress import LOG_EVERY, REDRAW_EVERY, Progress, bar, clock, log
 from infra.settings import Settings
 from projections.rebuild import DEFAULT_BATCH_SIZE, DEFAULT_PARTITIONS, RebuildProgress
@@ -173,17 +173,6 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
-def _positive(text: str) -> int:
-    """An argparse type: a bad value is a usage error (exit 2) naming the option."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
-    return value
-
-
 def register(subparsers) -> None:
     rebuild = subparsers.add_parser(
         "rebuild",
@@ -198,10 +187,10 @@ def register(subparsers) -> None:
     rebuild.add_argument(
         "--no-switch", action="store_true", help="keep it as a caught-up shadow (for a what-if)"
     )
-    rebuild.add_argument("--batch-size", type=_positive, default=DEFAULT_BATCH_SIZE, metavar="N")
+    rebuild.add_argument("--batch-size", type=positive, default=DEFAULT_BATCH_SIZE, metavar="N")
     rebuild.add_argument(
         "--partitions",
-        type=_positive,
+        type=positive,
         default=DEFAULT_PARTITIONS,
         metavar="N",
         help="processes applying a read model whose streams are independent (all but leads)"
