@@ -241,8 +241,8 @@ class Generations:
         return self.get(spec.name, number)
 
     def switch(self, projection: str, generation: int) -> Generation:
-        """Make a caught-up generation live and the live one retired: one UPDATE, so every
-        reader sees either the old or the new generation, never both or none."""
+        """Make a caught-up generation live and the live one retired, in one transaction, so
+        every reader sees either the old or the new generation, never both or none."""
         spec = rebuildable(projection)
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SWITCH_LOCK,))
@@ -255,12 +255,14 @@ class Generations:
                     " generation can be switched in",
                     field="generation",
                 )
-            conn.execute(
-                "UPDATE read_model_generations SET status = CASE WHEN generation = %(g)s"
-                " THEN 'live' ELSE 'retired' END, switched_at = now(), updated_at = now()"
-                " WHERE projection = %(p)s AND (generation = %(g)s OR status = 'live')",
-                {"p": spec.name, "g": generation},
-            )
+            # Retired first, then live: the one-live index is checked row by row, so a single
+            # UPDATE of both rows failed whenever the new one came first in the table.
+            for status, which in (("retired", "status = 'live'"), ("live", "generation = %(g)s")):
+                conn.execute(
+                    "UPDATE read_model_generations SET status = %(s)s, switched_at = now(),"
+                    f" updated_at = now() WHERE projection = %(p)s AND {which}",
+                    {"p": spec.name, "g": generation, "s": status},
+                )
         return self.get(spec.name, generation)
 
     def cancel(self, projection: str, generation: int | None = None) -> Generation:

@@ -341,3 +341,19 @@ def test_a_batch_applies_the_largest_write_first_and_the_log_ordered_read_model_
     assert names == ["session_list", "missed_questions", generation.key, "leads", "audit_trail"]
     applied = [projection.name for projection in _in_pipeline_order(fed)]
     assert applied == ["leads", "session_list", "missed_questions", generation.key, "audit_trail"]
+
+
+def test_an_older_shadow_switches_in_after_a_newer_one(ledger):
+    """The one-live index is checked row by row: promoting a generation whose row comes
+    before the live one's must still succeed."""
+    ledger.ingest_lead()
+    ledger.stream()
+    rebuild = Rebuild(ledger.pool, ledger.store)
+    older = rebuild.run(rebuild.start("audit_trail", None))
+    newer = rebuild.run(rebuild.start("audit_trail", None))
+    generations = Generations(ledger.pool)
+    generations.switch("audit_trail", newer.generation)
+    generations.switch("audit_trail", older.generation)
+    assert ledger.live("audit_trail") == f"audit_trail__g{older.generation}"
+    statuses = {g.generation: g.status for g in generations.list("audit_trail")}
+    assert statuses[newer.generation] == "retired" and statuses[older.generation] == "live"
