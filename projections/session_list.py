@@ -577,7 +577,7 @@ MESSAGE_COLUMNS = {
     "has_attachments": "boolean",
     "has_customer_responses": "boolean",
     "last_message_at": "timestamp with time zone",
-    "duration_seconds": "integer",
+    "duration_seconds": "bigint",
     "session_length": "text",
     "version": "bigint",
     "position": "bigint",

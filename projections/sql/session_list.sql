@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS session_list (
     started_at              timestamptz NOT NULL,
     last_message_at         timestamptz,
     finished_at             timestamptz,
-    duration_seconds        integer     NOT NULL,
+    duration_seconds        bigint      NOT NULL,
     session_length          text,
     started_day             date,
     message_count           integer     NOT NULL,
@@ -81,6 +81,17 @@ CREATE TABLE IF NOT EXISTS session_list (
         coalesce(contact_name, '') || E'\x1f' || coalesce(contact_email, '') || E'\x1f'
         || coalesce(contact_phone, '') || E'\x1f' || coalesce(external_id, ''))) STORED
 );
+
+-- duration_seconds was an integer: a session whose reported times span over 68 years
+-- overflowed it, and every later event of the session was parked. Widened once, in place.
+DO $$
+BEGIN
+    IF (SELECT data_type FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'session_list'
+          AND column_name = 'duration_seconds') = 'integer' THEN
+        ALTER TABLE session_list ALTER duration_seconds TYPE bigint;
+    END IF;
+END $$;
 
 -- The two sort orders of the list; the session id breaks ties for keyset pagination.
 CREATE INDEX IF NOT EXISTS session_list_started

@@ -4,6 +4,7 @@ interleaved across sessions and partly delivered twice, give identical tables.""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -11,7 +12,9 @@ from domain.asr import STAR_WEIGHT
 from domain.rules import RuleSet
 from infra.database import apply_schema
 from projections.asr_metrics import AsrMetrics
+from projections.registry import read_model_schema
 from projections.session_list import MESSAGE_COLUMNS, SessionListProjection
+from tests.builders import SessionScript
 from tests.integration.test_session_list_filters import session_list_engine
 from tests.unit.test_session_list_fold import KINDS, history_of
 
@@ -107,3 +110,33 @@ def test_the_message_update_reads_each_column_as_the_table_types_it(new_database
             ).fetchall()
         )
     assert {column: types[column] for column in MESSAGE_COLUMNS} == MESSAGE_COLUMNS
+
+
+def test_a_session_whose_reported_times_span_centuries_is_listed_not_parked(new_database):
+    """Clients report when things happened; a span past 2**31 seconds (68 years) once
+    overflowed the duration column and parked every later event of the session."""
+    script = SessionScript(at=datetime(1900, 1, 1, tzinfo=UTC)).start()
+    script.clock = datetime(2026, 1, 1, tzinfo=UTC)
+    script.say("hello, a century later").record("session.tag_added", tag="after")
+    with session_list_engine(new_database(), RULES) as (engine, pool):
+        engine.apply_batch(script.events)
+        with pool.connection() as conn:
+            row = conn.execute(
+                "SELECT duration_seconds, version, tags FROM session_list"
+            ).fetchone()
+            parked = conn.execute("SELECT count(*) FROM parked_events").fetchone()
+    assert row == (3_976_214_400, 3, ["after"]) and parked == (0,)
+
+
+def test_a_list_made_with_an_integer_duration_is_widened_in_place(new_database):
+    url = new_database()
+    apply_schema(url, read_model_schema())
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE session_list ALTER duration_seconds TYPE integer")
+    apply_schema(url, read_model_schema())
+    with psycopg.connect(url) as conn:
+        (data_type,) = conn.execute(
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'session_list' AND column_name = 'duration_seconds'"
+        ).fetchone()
+    assert data_type == "bigint"
