@@ -42,6 +42,7 @@ from starlette.concurrency import run_in_threadpool
 
 from domain.errors import DomainError
 from infra.event_store import EVENTS_TABLE
+from projections.engine import ANY_PROJECTION
 
 DEFAULT_WAIT_SECONDS = 5.0
 MAX_WAIT_SECONDS = 30.0
@@ -50,9 +51,14 @@ MAX_POLL_SECONDS = 0.25
 RETRY_AFTER_SECONDS = "1"
 NO_UPPER_BOUND = 2**62
 
+# An event the read model parked counts as passed: the worker moved on from it, and `ledger
+# status` reports it; waiting for it would hold every later query until someone retries it.
 WINDOW_SQL = (
     "SELECT min(e.notification_id) FILTER ("
-    "  WHERE ps.version IS NULL OR ps.version < e.originator_version),"
+    "  WHERE (ps.version IS NULL OR ps.version < e.originator_version)"
+    "  AND NOT EXISTS (SELECT 1 FROM parked_events pe WHERE pe.retried_at IS NULL"
+    f"   AND pe.projection IN (%(projection)s, '{ANY_PROJECTION}')"
+    "   AND pe.position = e.notification_id)),"
     f" (SELECT max(notification_id) FROM {EVENTS_TABLE})"
     f" FROM {EVENTS_TABLE} e LEFT JOIN projection_streams ps"
     "  ON ps.projection = %(projection)s AND ps.stream_id = e.originator_id"
