@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from api.commands import AppendResult, Caller, NewEvent, StreamCommands
 from api.queries import AsrMetricsQueries, MetricsGroup, MetricsPeriod
 from api.schemas import AsrMetricsRow
-from domain.errors import StreamNotFound
+from domain.errors import StreamNotFound, VersionConflict
 from domain.rules import RuleSet
 from domain.rules_events import (
     PublishedRules,
@@ -64,13 +64,22 @@ class WorkspaceRulesBook:
     def publish(self, rules: RuleSet, reason: str, caller: Caller) -> AppendResult:
         """Record ``rules`` as the next version; an explicit ``rules.version`` must be it."""
         expected = rules.version - 1 if rules.version else None
-        return self.streams.append(
-            ruleset_stream_id(caller.workspace_id),
-            NewEvent(RulesPublished(rules=rules, reason=reason)),
-            caller,
-            next_rules,
-            expected_version=expected,
-        )
+        try:
+            return self.streams.append(
+                ruleset_stream_id(caller.workspace_id),
+                NewEvent(RulesPublished(rules=rules, reason=reason)),
+                caller,
+                next_rules,
+                expected_version=expected,
+            )
+        except VersionConflict as conflict:
+            # Told in the body's own terms: the version it named, and the one that is next.
+            raise VersionConflict(
+                f"the next rules version is {conflict.actual + 1}, not {rules.version}",
+                expected=conflict.expected,
+                actual=conflict.actual,
+                field="rules.version",
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,10 @@ class VersionConflict(DomainError):
 
     code = "version_conflict"
 
-    def __init__(self, message: str, *, expected: int | None, actual: int) -> None:
-        super().__init__(message, field="expected_version")
+    def __init__(
+        self, message: str, *, expected: int | None, actual: int, field: str = "expected_version"
+    ) -> None:
+        super().__init__(message, field=field)
         self.expected = expected
         self.actual = actual
 
