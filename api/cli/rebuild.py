@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TextIO
 
-from api.cli import database_url, positive, stop_on_signals
+from api.cli import UsageError, database_url, positive, stop_on_signals
 from api.importers.progress import LOG_EVERY, REDRAW_EVERY, Progress, bar, clock, log
 from infra.settings import Settings
 from projections.rebuild import DEFAULT_BATCH_SIZE, DEFAULT_PARTITIONS, RebuildProgress
@@ -73,8 +73,10 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
     store, pool = _resources(settings)
     try:
+        if args.generation is not None and not args.cancel:
+            raise UsageError("--generation names the shadow to --cancel; a rebuild makes a new one")
         if args.cancel:
-            cancelled = Generations(pool).cancel(args.name)
+            cancelled = Generations(pool).cancel(args.name, args.generation)
             print(f"cancelled generation {cancelled.generation} of {cancelled.projection}")
             return 0
         workspace = args.workspace or settings.workspace
@@ -196,7 +198,15 @@ def register(subparsers) -> None:
         help="processes applying a read model whose streams are independent (all but leads)"
         f" at once, each its share of the streams (default {DEFAULT_PARTITIONS})",
     )
-    rebuild.add_argument("--cancel", action="store_true", help="cancel the running rebuild")
+    rebuild.add_argument(
+        "--cancel",
+        action="store_true",
+        help="cancel the running rebuild, or with --generation a caught-up shadow (the worker"
+        " stops feeding it; `projections drop` then removes its tables)",
+    )
+    rebuild.add_argument(
+        "--generation", type=positive, metavar="N", help="with --cancel: the generation"
+    )
     rebuild.set_defaults(handler=cmd_rebuild)
 
     projections = subparsers.add_parser("projections", help="read model generations")

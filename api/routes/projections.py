@@ -115,9 +115,21 @@ def rebuild(name: str, body: RebuildIn, ledger: LedgerDep, who: Admin) -> Genera
     return generation_out(generation, who.workspace_id)
 
 
-@router.delete("/{name}/rebuild", response_model=GenerationOut, summary="Cancel the rebuild")
-def cancel_rebuild(name: str, ledger: LedgerDep, who: Admin) -> GenerationOut:
-    return generation_out(ledger.generations.cancel(name), who.workspace_id)
+@router.delete(
+    "/{name}/rebuild",
+    response_model=GenerationOut,
+    summary="Cancel the rebuild, or a caught-up (shadow) generation",
+)
+def cancel_rebuild(
+    name: str,
+    ledger: LedgerDep,
+    who: Admin,
+    generation: Annotated[
+        int | None,
+        Query(ge=1, description="A shadow to stop feeding; default: the running rebuild"),
+    ] = None,
+) -> GenerationOut:
+    return generation_out(ledger.generations.cancel(name, generation), who.workspace_id)
 
 
 @router.post(

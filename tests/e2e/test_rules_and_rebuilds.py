@@ -199,3 +199,16 @@ def test_leads_rebuilt_under_rules_without_phone_merging_are_split_after_the_swi
 
     wait_for(live, what="the leads generation without phone merging switched in")
     assert leads() == sorted(({s} for s in sessions), key=min)
+
+
+def test_a_shadow_kept_for_a_what_if_is_cancelled_by_its_generation(client):
+    response = client.post("/v1/projections/audit_trail/rebuild", json={"switch": False})
+    assert response.status_code == 202, response.text
+    shadow = response.json()["generation"]
+    wait_for(
+        lambda: (_generation(client, shadow, "audit_trail") or {}).get("status") == "shadow",
+        what="the audit trail shadow caught up",
+    )
+    cancelled = client.delete("/v1/projections/audit_trail/rebuild", params={"generation": shadow})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"

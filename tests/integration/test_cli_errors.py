@@ -1,7 +1,9 @@
-"""The `ledger` command's refusals: a message on stderr and exit code 2, never a traceback."""
+"""The `ledger` command's operator paths: a refusal is a message on stderr and exit code 2,
+never a traceback."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from api.cli import main
@@ -72,3 +74,17 @@ def test_a_parked_error_is_shown_by_its_telling_line():
     assert _gist(pydantic_error) == "Value error, give exactly one [type=value_error]"
     assert _gist("NumericValueOutOfRange: out of range") == "NumericValueOutOfRange: out of range"
     assert _gist("  ") == ""
+
+
+def test_a_shadow_kept_for_a_what_if_can_be_cancelled_then_dropped(ledger, store):
+    assert ledger(store.url, "rebuild", "audit_trail", "--no-switch")[0] == 0
+    assert ledger(store.url, "rebuild", "audit_trail", "--generation", "2")[0] == 2
+    assert ledger(store.url, "rebuild", "audit_trail", "--cancel", "--generation", "2")[0] == 0
+    assert ledger(store.url, "projections", "drop", "audit_trail", "--generation", "2")[0] == 0
+    with psycopg.connect(store.url) as conn:
+        (status,) = conn.execute(
+            "SELECT status FROM read_model_generations"
+            " WHERE projection = 'audit_trail' AND generation = 2"
+        ).fetchone()
+        (left,) = conn.execute("SELECT to_regclass('audit_trail__g2') IS NULL").fetchone()
+    assert status == "dropped" and left
