@@ -158,7 +158,10 @@ class Rebuild:
         spec = rebuildable(projection)
         running = self.generations.building(spec.name)
         if running is not None:
-            if rules_versions is not None and rules_versions != running.rules_versions:
+            # The running one was made under the live rules with these laid over them: the
+            # same request again names only its own workspaces' versions.
+            asked = rules_versions or {}
+            if any(running.rules_versions.get(ws) != v for ws, v in asked.items()):
                 raise GenerationRefused(
                     f"generation {running.generation} of {spec.name} is being built under"
                     f" rules {running.rules_versions}; cancel it first to build under"

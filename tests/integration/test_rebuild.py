@@ -357,3 +357,22 @@ def test_an_older_shadow_switches_in_after_a_newer_one(ledger):
     assert ledger.live("audit_trail") == f"audit_trail__g{older.generation}"
     statuses = {g.generation: g.status for g in generations.list("audit_trail")}
     assert statuses[newer.generation] == "retired" and statuses[older.generation] == "live"
+
+
+def test_the_same_rebuild_asked_again_resumes_when_the_live_rules_name_other_workspaces(ledger):
+    other = Caller(workspace_id="w2", actor=ADMIN.actor)
+    rebuild = Rebuild(ledger.pool, ledger.store)
+    generations = Generations(ledger.pool)
+    generations.switch(
+        "session_list",
+        rebuild.run(
+            rebuild.start("session_list", {WORKSPACE: ledger.publish(RuleSet())})
+        ).generation,
+    )
+    w2_v1 = ledger.rules.publish(RuleSet(), "w2's first", other).version
+    building = rebuild.start("session_list", {"w2": w2_v1})
+    assert building.rules_versions == {WORKSPACE: 1, "w2": 1}
+    assert rebuild.start("session_list", {"w2": w2_v1}).generation == building.generation
+    w2_v2 = ledger.rules.publish(RuleSet(), "w2's second", other).version
+    with pytest.raises(GenerationRefused, match="cancel it first"):
+        rebuild.start("session_list", {"w2": w2_v2})
