@@ -18,6 +18,7 @@ from infra.event_store import EventStore
 from infra.settings import Settings
 
 BREACHES_FOUND = 1
+STILL_PARKED = 1
 
 
 def _uuid(value: str) -> UUID:
@@ -175,7 +176,7 @@ def cmd_parked_retry(settings: Settings, args: argparse.Namespace) -> int:
         pool.close()
         store.close()
     print(f"applied {applied}, still parked {still}")
-    return 0 if still == 0 else BREACHES_FOUND
+    return 0 if still == 0 else STILL_PARKED
 
 
 def register(subparsers) -> None:
@@ -205,6 +206,10 @@ def register(subparsers) -> None:
     listing.add_argument("--projection")
     listing.add_argument("--limit", type=positive, default=100)
     listing.set_defaults(handler=cmd_parked_list)
-    retrying = parked_commands.add_parser("retry", help="apply parked events again")
+    retrying = parked_commands.add_parser(
+        "retry",
+        help="apply parked events again",
+        epilog="exit status: 0 none left parked; 1 some still fail (listed by `parked list`)",
+    )
     retrying.add_argument("--projection")
     retrying.set_defaults(handler=cmd_parked_retry)

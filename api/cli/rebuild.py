@@ -14,6 +14,7 @@ from infra.settings import Settings
 from projections.rebuild import DEFAULT_BATCH_SIZE, DEFAULT_PARTITIONS, RebuildProgress
 
 STOPPED = 3  # interrupted: the generation is still building; run the command again to resume
+CANCELLED = 1  # cancelled while it ran (by --cancel elsewhere): running it again starts anew
 
 
 class RebuildBar(Progress):
@@ -101,8 +102,11 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
             final = rebuild.run(generation, switch=not args.no_switch)
         except RebuildCancelled as cancelled:
             bar.finish()
-            print(f"ledger rebuild: {cancelled}", file=sys.stderr)
-            return STOPPED
+            print(
+                f"ledger rebuild: {cancelled}; running the command again starts a new one",
+                file=sys.stderr,
+            )
+            return CANCELLED
         bar.finish()
         print(
             f"generation {final.generation} of {final.projection} is {final.status}"
@@ -179,6 +183,8 @@ def register(subparsers) -> None:
     rebuild = subparsers.add_parser(
         "rebuild",
         help="rebuild a read model into new tables beside the live ones (resumes a running one)",
+        epilog="exit status: 0 built (switched in unless --no-switch); 3 interrupted, still"
+        " building: run it again to resume; 1 cancelled while it ran; 2 refused",
     )
     rebuild.add_argument(
         "name",
