@@ -194,6 +194,16 @@ class Rebuild:
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (generation.key,))
 
+    def driven_elsewhere(self, generation: Generation) -> bool:
+        """Whether another process holds the generation's driver lock right now."""
+        with self.pool.connection() as conn:
+            (free,) = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (generation.key,)
+            ).fetchone()
+            if free:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (generation.key,))
+        return not free
+
     def _run(self, generation: Generation, switch: bool) -> Generation:
         projection = build(generation, self.store)
         engine = ProjectionEngine(self.pool, [projection], self.store)
@@ -564,6 +574,13 @@ class BackgroundRebuilds:
     ) -> Generation:
         rebuild = Rebuild(self.pool, self.store, stop=self.stop)
         generation = rebuild.start(projection, rules_versions)
+        # Refused now, not in the thread after a 202: the caller's switch would be lost.
+        if rebuild.driven_elsewhere(generation):
+            raise GenerationRefused(
+                f"{generation.key} is already being rebuilt by another process (its progress:"
+                " GET /v1/projections); switch it in when it is a shadow",
+                field="name",
+            )
         thread = threading.Thread(
             target=self._run, args=(rebuild, generation, switch), name=f"rebuild-{generation.key}"
         )

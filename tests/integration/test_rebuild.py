@@ -27,7 +27,7 @@ from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from projections.engine import ProjectionEngine, _in_pipeline_order
 from projections.generations import GenerationRefused, Generations, live_table
-from projections.rebuild import Rebuild, RebuildCancelled
+from projections.rebuild import BackgroundRebuilds, Rebuild, RebuildCancelled
 from projections.registry import read_model_schema, streaming_projections
 from tests.builders import SessionScript
 
@@ -376,3 +376,18 @@ def test_the_same_rebuild_asked_again_resumes_when_the_live_rules_name_other_wor
     w2_v2 = ledger.rules.publish(RuleSet(), "w2's second", other).version
     with pytest.raises(GenerationRefused, match="cancel it first"):
         rebuild.start("session_list", {"w2": w2_v2})
+
+
+def test_a_background_rebuild_another_process_drives_is_refused_not_accepted(ledger):
+    """Refused at once (409), not answered 202 while its thread gives up: the caller's
+    switch would be lost."""
+    rebuild = Rebuild(ledger.pool, ledger.store)
+    generation = rebuild.start("audit_trail", None)
+    background = BackgroundRebuilds(ledger.pool, ledger.store)
+    with psycopg.connect(ledger.url, autocommit=True) as driver:
+        driver.execute("SELECT pg_advisory_lock(hashtext(%s))", (generation.key,))
+        with pytest.raises(GenerationRefused, match="another process"):
+            background.start("audit_trail", None, switch=True)
+    resumed = background.start("audit_trail", None, switch=True)  # the driver is gone
+    background.close()
+    assert resumed.generation == generation.generation
