@@ -25,6 +25,7 @@ from domain.errors import (
     StreamNotFound,
     VersionConflict,
     WrongStream,
+    as_json,
 )
 from domain.events import (
     EventPayload,
@@ -32,7 +33,9 @@ from domain.events import (
     SessionStarted,
     decode_payload,
 )
+from domain.session import STREAM_TYPE as SESSION_STREAM
 from domain.session import EventContext, Session, seal_next
+from domain.values import utc
 from infra.event_store import EventIdTaken, EventStore, StreamVersionTaken
 
 
@@ -309,7 +312,7 @@ class SessionCommands:
     def _attempt(self, request: AppendRequest) -> AppendResult | None:
         """One try: the result, or None when another writer won the race (try again)."""
         session_id, items, expected = request.session_id, request.items, request.expected_version
-        stored = self._already_stored(session_id, items)
+        stored = self._already_stored(session_id, items, request.caller)
         fresh = [item for item in items if item.event_id not in stored]
         if not fresh:
             return AppendResult(session_id, [stored[i.event_id] for i in items], True)
@@ -343,10 +346,7 @@ class SessionCommands:
         return session.collect_events()
 
     def load(self, session_id: UUID, *, to_version: int | None = None) -> Session:
-        history = self.store.read_stream(session_id, to_version=to_version)
-        if not history:
-            raise StreamNotFound(f"session {session_id} not found")
-        return Session.replay(session_id, history)
+        return Session.replay(session_id, session_history(self.store, session_id, to_version))
 
     def _current(self, session_id: UUID, *, first: NewEvent, caller: Caller) -> Session:
         """The session as stored now: the cached aggregate caught up, or a full replay.
@@ -355,7 +355,12 @@ class SessionCommands:
         fails on the way leaves no half-applied aggregate behind.
         """
         session = self.cache.take(session_id) or Session(session_id)
-        for event in self.store.read_stream(session_id, after_version=session.version):
+        events = self.store.read_stream(session_id, after_version=session.version)
+        if session.version == 0 and events and not _is_session(events[0]):
+            # Only a replay from the start can meet another kind of stream: a cached
+            # aggregate was folded from a session's events.
+            raise StreamNotFound(f"session {session_id} not found")
+        for event in events:
             session.apply(event)
         if session.version == 0 and not isinstance(first.payload, SessionStarted):
             raise StreamNotFound(f"session {session_id} not found")
@@ -364,15 +369,35 @@ class SessionCommands:
             raise StreamNotFound(f"session {session_id} not found")
         return session
 
-    def _already_stored(self, session_id: UUID, items: Sequence[NewEvent]) -> dict[UUID, Envelope]:
+    def _already_stored(
+        self, session_id: UUID, items: Sequence[NewEvent], caller: Caller
+    ) -> dict[UUID, Envelope]:
         supplied = [item for item in items if item.event_id is not None]
         if not supplied:
             return {}
         stored = self.store.find_events([item.event_id for item in supplied])
         for item in supplied:
             if item.event_id in stored:
-                _check_same_event(session_id, item, stored[item.event_id])
+                _check_same_event(session_id, item, stored[item.event_id], caller)
         return stored
+
+
+def session_history(
+    store: EventStore, session_id: UUID, to_version: int | None = None
+) -> list[Envelope]:
+    """The session's stored events (up to ``to_version``). StreamNotFound when there are
+    none, or when they are another kind of stream's (a missed-question group's, a
+    workspace's rules), whose events the session aggregate cannot fold."""
+    history = store.read_stream(session_id, to_version=to_version)
+    if not history or not _is_session(history[0]):
+        raise StreamNotFound(f"session {session_id} not found")
+    return history
+
+
+def _is_session(first: Envelope) -> bool:
+    """Whether the stream whose first event this is is a session (every event of a stream
+    carries its type)."""
+    return first.stream_type == SESSION_STREAM
 
 
 def _starting(item: NewEvent) -> NewEvent:
@@ -427,8 +452,7 @@ class StreamCommands:
     ) -> AppendResult:
         for _attempt in range(self.max_retries):
             if item.event_id is not None and (stored := self.store.find_events([item.event_id])):
-                _check_same_event(stream_id, item, stored[item.event_id])
-                _check_workspace(stream_id, stored.values(), caller)
+                _check_same_event(stream_id, item, stored[item.event_id], caller)
                 return AppendResult(stream_id, [stored[item.event_id]], True)
             history = self.store.read_stream(stream_id)
             _check_workspace(stream_id, history[:1], caller)
@@ -481,7 +505,7 @@ def decide_missed_question_status(
         return payload.model_copy(update={"previous": current})
     if payload.previous != current:
         raise PreviousValueMismatch(
-            f"the group's status is {current!r}, not {payload.previous!r}",
+            f"the group's status is {as_json(current)}, not {as_json(payload.previous)}",
             expected=payload.previous,
             actual=current,
         )
@@ -513,17 +537,33 @@ def _check_expected(session: Session, expected_version: int | None) -> None:
         )
 
 
-def _check_same_event(session_id: UUID, item: NewEvent, stored: Envelope) -> None:
-    """A retry must resend the same event. Only the fields the client sent are compared:
-    the aggregate completes others (an override's ``previous`` value) when it records."""
-    sent = item.payload.model_fields_set
+# Payload fields the deciding fills in when the caller leaves them out: an override's (or a
+# group status's) ``previous`` is then the value it replaced, read from the state
+# (``domain.session.decide``, ``decide_missed_question_status``). A retry that omits it
+# again resends the same event, whatever was filled in the first time.
+COMPLETED_WHEN_OMITTED = frozenset({"previous"})
+
+
+def _check_same_event(stream_id: UUID, item: NewEvent, stored: Envelope, caller: Caller) -> None:
+    """A retry must resend the same event, to a stream of the caller's and of its kind.
+
+    Every payload field is compared, sent or left to its default (a retry without the
+    original's ``author`` is another message), except those the deciding completed; so is
+    ``occurred_at`` when the retry gives one (without, the server stamped the original)."""
+    if stored.stream_id == stream_id and (
+        stored.workspace_id != caller.workspace_id or stored.stream_type != item.payload.stream_type
+    ):
+        # Another workspace's stream is indistinguishable from a missing one.
+        raise StreamNotFound(f"{item.payload.stream_type} {stream_id} not found")
+    completed = COMPLETED_WHEN_OMITTED - item.payload.model_fields_set
     same = (
-        stored.stream_id == session_id
+        stored.stream_id == stream_id
         and stored.type == item.payload.event_type
+        and (item.occurred_at is None or utc(item.occurred_at) == stored.occurred_at)
         and decode_payload(stored.type, stored.schema_version, stored.payload).model_dump(
-            include=sent
+            exclude=completed
         )
-        == item.payload.model_dump(include=sent)
+        == item.payload.model_dump(exclude=completed)
     )
     if not same:
         raise EventIdReused(

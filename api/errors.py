@@ -36,29 +36,42 @@ HTTP_ERROR_CODES = {
 LOCATION_KINDS = frozenset({"body", "query", "path", "header"})
 
 
+# Pydantic's error types for a body that is not a JSON object at all (none, an array, text).
+NOT_AN_OBJECT = frozenset({"missing", "model_attributes_type", "model_type", "dict_type"})
+
+
 def _field_path(location: tuple) -> str:
     """("body", "events", 0, "session.closed", "payload", "reason") -> events.0.payload.reason
 
-    The event type in the location is the union's discriminator tag, not a field.
+    The event type in the location is the union's discriminator tag, not a field. A problem
+    with the whole of a part of the request (the body) is named by that part: "body".
     """
     tags = catalog()
-    return ".".join(str(p) for p in location if p not in LOCATION_KINDS and p not in tags)
+    path = ".".join(str(p) for p in location if p not in LOCATION_KINDS and p not in tags)
+    return path or ".".join(map(str, location))
+
+
+def _problem(error: dict) -> dict[str, str]:
+    """One validation error as the API reports it: the field, and why in words."""
+    location = tuple(error["loc"])
+    if error["type"] == "json_invalid":
+        # FastAPI puts the character where decoding failed in the location, like a field.
+        reason = error.get("ctx", {}).get("error", "not JSON")
+        return {"field": "body", "message": f"invalid JSON at character {location[-1]}: {reason}"}
+    if location == ("body",) and error["type"] in NOT_AN_OBJECT:
+        return {"field": "body", "message": "a JSON object body is required"}
+    return {"field": _field_path(location), "message": error["msg"]}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError):
-        problems = [
-            {"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()
-        ]
+        problems = [_problem(e) for e in error.errors()]
         first = problems[0] if problems else {"field": None, "message": "invalid request"}
-        return error_response(
-            422,
-            "validation_error",
-            f"{first['field']}: {first['message']}",
-            first["field"],
-            problems=problems,
-        )
+        message = first["message"]
+        if first["field"] not in (None, "body"):
+            message = f"{first['field']}: {message}"
+        return error_response(422, "validation_error", message, first["field"], problems=problems)
 
     @app.exception_handler(DomainError)
     async def _refused(_request: Request, error: DomainError):

@@ -41,6 +41,7 @@ from api.read_model_schemas import (
     MissedShareDay,
     MissedShareResponse,
 )
+from api.session_filters import cursor_instant, cursor_text
 from domain.errors import DomainError, StreamNotFound
 from domain.identity import normalise_phone
 from projections.generations import live_generation
@@ -63,12 +64,13 @@ def encode_keyset(*values: datetime | UUID | int) -> str:
 
 
 def decode_keyset(cursor: str, *types: Callable[[str], Any]) -> list[Any]:
+    """The cursor's keys, each parsed from the text ``encode_keyset`` wrote by its type."""
     try:
         plain = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if len(plain) != len(types):
+        if not isinstance(plain, list) or len(plain) != len(types):
             raise ValueError("wrong number of keys")
-        return [parse(value) for parse, value in zip(types, plain, strict=True)]
-    except (ValueError, TypeError, orjson.JSONDecodeError) as error:
+        return [parse(cursor_text(value)) for parse, value in zip(types, plain, strict=True)]
+    except (ValueError, TypeError) as error:
         raise InvalidKeysetCursor() from error
 
 
@@ -226,7 +228,7 @@ class MissedQuestionQueries(ReadModelQueries):
         where.add_if(agent, "agent_id = %(agent)s", "agent")
         where.add_if(status, "status = %(status)s", "status")
         if cursor:
-            parse = int if sort is MissedQuestionSort.occurrences else datetime.fromisoformat
+            parse = int if sort is MissedQuestionSort.occurrences else cursor_instant
             key, group_id = decode_keyset(cursor, parse, UUID)
             where.add("(sort_key, group_id) < (%(key)s, %(after)s)", key=key, after=group_id)
         occurrences = "r.occurrences_in_range" if ranged else "g.occurrences"
@@ -295,11 +297,12 @@ class MissedQuestionQueries(ReadModelQueries):
 
 
 def _range_params(day_from: date | None, day_to: date | None) -> dict[str, datetime]:
-    """Inclusive UTC days as a half-open interval of instants."""
+    """Inclusive UTC days as a half-open interval of instants; the last day Python holds
+    has no next day to end before, so it leaves the end open, as no ``day_to`` does."""
     return {
         "start": day_start(day_from) if day_from else datetime.min.replace(tzinfo=UTC),
         "end": day_start(day_to + timedelta(days=1))
-        if day_to
+        if day_to and day_to < date.max
         else datetime.max.replace(tzinfo=UTC),
     }
 
@@ -365,7 +368,7 @@ class LeadQueries(ReadModelQueries):
                 phone=normalise_phone(search),
             )
         if cursor:
-            started, lead_id = decode_keyset(cursor, datetime.fromisoformat, UUID)
+            started, lead_id = decode_keyset(cursor, cursor_instant, UUID)
             where.add(
                 "(l.first_started_at, l.lead_id) < (%(started)s, %(after)s)",
                 started=started,
@@ -449,7 +452,7 @@ class AuditQueries(ReadModelQueries):
         where.add_if(recorded_from, "recorded_at >= %(recorded_from)s", "recorded_from")
         where.add_if(recorded_to, "recorded_at < %(recorded_to)s", "recorded_to")
         if cursor:
-            at, event_id = decode_keyset(cursor, datetime.fromisoformat, UUID)
+            at, event_id = decode_keyset(cursor, cursor_instant, UUID)
             where.add("(recorded_at, event_id) < (%(at)s, %(after)s)", at=at, after=event_id)
         with self._reader() as reader:
             rows, next_cursor = reader.page(AUDIT_PAGE, where, limit, ("recorded_at", "event_id"))

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from domain.errors import DomainError
 from domain.rules import SessionLength
 from domain.session_state import SessionStatus
-from domain.values import Assessment, Channel, SentimentLabel
+from domain.values import Assessment, Channel, SentimentLabel, utc
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # No control characters: the contact search column separates fields with one.
@@ -346,15 +346,16 @@ def encode_cursor(sort: SortKey, order: SortOrder, key: datetime | None, session
     return base64.urlsafe_b64encode(orjson.dumps(document)).decode()
 
 
-def decode_cursor(cursor: str, sort: SortKey, order: SortOrder) -> tuple[str, UUID]:
-    """The cursor's (sort key as text, session id); refused when issued for another sort."""
+def decode_cursor(cursor: str, sort: SortKey, order: SortOrder) -> tuple[datetime | str, UUID]:
+    """The cursor's (sort key, session id); refused when issued for another sort."""
     try:
         document = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
         issued_for = (SortKey(document["sort"]), SortOrder(document["order"]))
         key = document["key"]
-        if key != NO_KEY:
-            datetime.fromisoformat(key)
-        session_id = UUID(document["id"])
+        # The parsed instant goes to SQL, never the cursor's text: fromisoformat accepts
+        # spellings PostgreSQL refuses (ISO week dates, offsets with fractional seconds).
+        key = NO_KEY if key == NO_KEY else cursor_instant(key)
+        session_id = UUID(cursor_text(document["id"]))
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidCursor() from error
     if issued_for != (sort, order):
@@ -363,3 +364,23 @@ def decode_cursor(cursor: str, sort: SortKey, order: SortOrder) -> tuple[str, UU
             f" not sort={sort}&order={order}"
         )
     return key, session_id
+
+
+def cursor_text(value: Any) -> str:
+    """A cursor's value as the text this API wrote; a TypeError for any other JSON value (a
+    tampered cursor's number would otherwise reach parsers that fail on it unpredictably,
+    ``UUID(123)`` with an AttributeError)."""
+    if not isinstance(value, str):
+        raise TypeError(f"a cursor holds text, not {type(value).__name__}")
+    return value
+
+
+def cursor_instant(value: Any) -> datetime:
+    """A cursor's instant in UTC; a ValueError or TypeError when it is not one.
+
+    Keys are written from timestamptz columns, so one without a zone was not written here.
+    In UTC, an offset PostgreSQL refuses (fractional seconds) is gone."""
+    moment = datetime.fromisoformat(cursor_text(value))
+    if moment.tzinfo is None:
+        raise ValueError("a cursor's instant has a time zone")
+    return utc(moment)

@@ -28,6 +28,7 @@ from fastapi.responses import StreamingResponse
 from psycopg import sql
 from starlette.concurrency import run_in_threadpool
 
+from api.consistency import MAX_POSITION
 from api.deps import Ledger, LedgerDep, Viewer
 from api.routes import ERRORS
 from infra.event_store import EVENTS_TABLE
@@ -96,10 +97,26 @@ def newest_per_session(rows) -> list[SessionChange]:
 
 
 def start_cursor(ledger: Ledger, last_event_id: str | None) -> int:
-    if last_event_id and last_event_id.isdigit():
-        return int(last_event_id)
+    resume_after = resumed_position(last_event_id)
+    if resume_after is not None:
+        return resume_after
     # From now on: everything the session list applied up to the ledger's head is history.
     return ledger.progress.applied_through(PROJECTION, ledger.store.max_position())
+
+
+def resumed_position(last_event_id: str | None) -> int | None:
+    """The position a reconnecting client was sent last, or None when the header holds no
+    position this stream could have sent: such a client starts from now, like a new one.
+
+    ASCII digits only (``str.isdigit`` takes "²", which ``int`` refuses), and low enough
+    that a poll's window, ``MAX_SCAN_PER_POLL`` past it, is still a bigint: the polls run
+    after the answer started, where a failing statement could only cut the stream."""
+    if not (last_event_id and last_event_id.isascii() and last_event_id.isdigit()):
+        return None
+    if len(last_event_id) > len(str(MAX_POSITION)):  # int() refuses very long digit strings
+        return None
+    position = int(last_event_id)
+    return position if position <= MAX_POSITION - MAX_SCAN_PER_POLL else None
 
 
 async def session_changes(

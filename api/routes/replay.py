@@ -15,11 +15,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.commands import Caller
-from api.deps import Ledger, LedgerDep, Viewer
+from api.deps import LedgerDep, Viewer
 from api.routes import ERRORS
+from api.routes.sessions import own_events
 from domain.envelope import Envelope
-from domain.errors import StreamNotFound
 from domain.replay import history_as_of, replay
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERRORS)
@@ -53,13 +52,6 @@ def state_as_of(
         head_version=events[-1].version,
         state=session.state.model_dump(mode="json"),
     )
-
-
-def own_events(ledger: Ledger, session_id: UUID, who: Caller) -> list[Envelope]:
-    events = ledger.store.read_stream(session_id)
-    if not events or events[0].workspace_id != who.workspace_id:
-        raise StreamNotFound(f"session {session_id} not found")
-    return events
 
 
 # --- paced replay -----------------------------------------------------------------------------
