@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, LedgerDep, Viewer
+from api.commands import Caller
+from api.deps import Admin, Ledger, LedgerDep, Viewer
 from api.routes import ERRORS
+from domain.errors import DomainError
 from projections.engine import ProjectionEngine
 from projections.generations import (
     REBUILDABLE,
@@ -110,6 +112,9 @@ def _read_model_out(
 def rebuild(name: str, body: RebuildIn, ledger: LedgerDep, who: Admin) -> GenerationOut:
     """Resumes the running rebuild if there is one. Progress: `GET /v1/projections`."""
     spec = rebuildable(name)
+    running = ledger.generations.building(spec.name)
+    if running is not None and body.switch:
+        _check_own_rules(ledger, running, who)  # resuming it would switch it in
     versions = None if body.rules_version is None else {who.workspace_id: body.rules_version}
     generation = ledger.rebuilds.start(spec.name, versions, switch=body.switch)
     return generation_out(generation, who.workspace_id)
@@ -129,6 +134,14 @@ def cancel_rebuild(
         Query(ge=1, description="A shadow to stop feeding; default: the running rebuild"),
     ] = None,
 ) -> GenerationOut:
+    spec = rebuildable(name)
+    target = (
+        ledger.generations.get(spec.name, generation)
+        if generation is not None
+        else ledger.generations.building(spec.name)
+    )
+    if target is not None:  # none running: cancel says so
+        _check_own_rules(ledger, target, who)
     return generation_out(ledger.generations.cancel(name, generation), who.workspace_id)
 
 
@@ -136,7 +149,31 @@ def cancel_rebuild(
     "/{name}/switch", response_model=GenerationOut, summary="Switch a caught-up generation in"
 )
 def switch(name: str, body: SwitchIn, ledger: LedgerDep, who: Admin) -> GenerationOut:
+    _check_own_rules(ledger, ledger.generations.get(rebuildable(name).name, body.generation), who)
     return generation_out(ledger.generations.switch(name, body.generation), who.workspace_id)
+
+
+class OtherWorkspacesRules(DomainError):
+    code = "other_workspaces_rules"
+    http_status = 403
+
+
+def _check_own_rules(ledger: Ledger, target: Generation, who: Caller) -> None:
+    """The read models serve every workspace: an admin key may put in, or stop, only a
+    generation that differs from the live one in its own workspace's rules. The `ledger`
+    CLI, which works on the database itself, is the operator's way to act on all of them."""
+    live = ledger.generations.live(target.projection).rules_versions
+    ours = who.workspace_id
+    others = {ws for ws in (*target.rules_versions, *live) if ws != ours}
+    changed = sorted(ws for ws in others if target.rules_versions.get(ws) != live.get(ws))
+    if changed:
+        raise OtherWorkspacesRules(
+            f"generation {target.generation} of {target.projection} is built under other"
+            f" workspaces' rules ({', '.join(changed)}) than the live one: not this"
+            " workspace's to change (an operator can, with `ledger projections` or"
+            " `ledger rebuild`)",
+            field="generation",
+        )
 
 
 @router.get("/parked", response_model=list[ParkedEvent], summary="Events a read model refused")

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import rules_body, wait_for
+from tests.helpers import OTHER_WORKSPACE, rules_body, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -212,3 +212,22 @@ def test_a_shadow_kept_for_a_what_if_is_cancelled_by_its_generation(client):
     cancelled = client.delete("/v1/projections/audit_trail/rebuild", params={"generation": shadow})
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
+
+
+def test_another_workspaces_admin_may_not_switch_or_cancel_a_generation_of_its_rules(client):
+    version = _publish(client, rules_body(0.6, "08:00"), "ours to roll out")
+    shadow = _rebuild(client, version, switch=False)
+    wait_for(
+        lambda: (_generation(client, shadow) or {}).get("status") == "shadow",
+        what="the shadow under this workspace's rules caught up",
+    )
+    outsider = client.as_role(OTHER_WORKSPACE)
+    attempts = [
+        outsider.post("/v1/projections/session_list/switch", json={"generation": shadow}),
+        outsider.delete("/v1/projections/session_list/rebuild", params={"generation": shadow}),
+    ]
+    assert [a.status_code for a in attempts] == [403, 403]
+    assert attempts[0].json()["error"]["code"] == "other_workspaces_rules"
+    assert _generation(client, shadow)["status"] == "shadow"
+    owner = client.delete("/v1/projections/session_list/rebuild", params={"generation": shadow})
+    assert owner.status_code == 200 and owner.json()["status"] == "cancelled"
