@@ -1,4 +1,5 @@
-"""Request limits, checked before the API parses a request: body size (413) and NUL (422).
+"""Request limits, checked before the API parses a request: body size (413), and NUL or an
+unpaired surrogate in the text (422).
 
 A declared ``Content-Length`` over the limit is refused without reading the body; a body sent
 without one (chunked) or longer than declared is counted as it streams in, and refused once
@@ -29,14 +30,37 @@ def _declared_length(scope: Scope) -> int:
 NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 NUL_REASON = "text may not contain the NUL character (U+0000)"
 
+# A surrogate escape that is not half of a pair. The match starts at the first backslash of
+# a run, so the run is counted whole: an odd run ends in an escape, an even one is escaped
+# backslashes. Starting with a literal lets the engine skip from backslash to backslash.
+LONE_SURROGATE_ESCAPE = re.compile(
+    rb"""
+    \\ (?<!\\\\)
+    (?:
+        (?:\\\\)* u %(high)s (?!\\u %(low)s)    # a high one, no low one right after it
+      | (?<!\\u %(high)s \\) u %(low)s           # a low one right after no high one
+      | (?:\\\\)+ u %(low)s                    # a low one after escaped backslashes
+      | \\ (?:\\\\)* u %(high)s \\u %(low)s      # a low one after a high one's text, not escape
+    )
+    """
+    % {b"high": rb"[dD][89abAB][0-9a-fA-F]{2}", b"low": rb"[dD][c-fC-F][0-9a-fA-F]{2}"},
+    re.VERBOSE,
+)
+# Any surrogate escape, paired or not, or text that looks like one: most bodies hold none.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+LONE_SURROGATE_REASON = "text may not contain an unpaired surrogate (U+D800–U+DFFF)"
+
 
 class RequestGuard:
     """Reads each request body once, before the API parses it: over ``MAX_BODY_BYTES`` is a
     413 (a declared Content-Length at once, a chunked body as soon as it passes the limit),
-    and a NUL character in a query value or a JSON string is a 422 naming the field.
+    and a NUL character in a query value or a JSON string, or an unpaired surrogate in a JSON
+    string, is a 422 naming the field.
 
     PostgreSQL text cannot hold U+0000: a query value with one would be a 500, and a body
-    with one would be stored and then poison every read model that copies the text.
+    with one would be stored and then poison every read model that copies the text. UTF-8
+    cannot hold a surrogate alone: the JSON encoder refuses one in a value (a 500 when the
+    event is sealed), and one in an object key was stored replaced by U+FFFD, not as sent.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
@@ -52,15 +76,17 @@ class RequestGuard:
             return
         field = _nul_in_query(scope.get("query_string", b""))
         if field is not None:
-            await _refuse(field, scope, receive, send)
+            await _refuse(NUL_REASON, field, scope, receive, send)
             return
         body, replay = await _buffered(receive, self.max_bytes)
         if body is None:
             await error_response(413, "payload_too_large", TOO_LARGE)(scope, receive, send)
-        elif _has_nul_escape(body):
-            await _refuse(_nul_in_json(body), scope, receive, send)
-        else:
-            await self.app(scope, replay, send)
+            return
+        for has_escape, character, reason in TEXT_CHECKS:
+            if has_escape(body):
+                await _refuse(reason, _path_in_json(body, character), scope, receive, send)
+                return
+        await self.app(scope, replay, send)
 
 
 def _has_nul_escape(body: bytes) -> bool:
@@ -71,8 +97,29 @@ def _has_nul_escape(body: bytes) -> bool:
     return b"\\u0000" in body and NUL_ESCAPE.search(body) is not None
 
 
-async def _refuse(field: str | None, scope: Scope, receive: Receive, send: Send) -> None:
-    message = f"{field}: {NUL_REASON}" if field else NUL_REASON
+def _has_lone_surrogate_escape(body: bytes) -> bool:
+    """Whether a JSON string of ``body`` holds a surrogate escape that is not half of a pair.
+    A search for any surrogate escape first, as for NUL: it has a literal prefix to skip to
+    (measured on 16 KB bodies of 50 events: 10 µs, 30 µs when every text holds an escaped
+    accent), while the whole pattern tries four ways at every backslash (90 µs when every
+    text holds an escaped emoji, 280 µs with the accents)."""
+    return SURROGATE_ESCAPE.search(body) is not None and (
+        LONE_SURROGATE_ESCAPE.search(body) is not None
+    )
+
+
+# Per character no JSON string may hold: the test of the raw body (run on every request),
+# the character as a string holds it once decoded (to find the field), and why.
+TEXT_CHECKS = (
+    (_has_nul_escape, re.compile("\x00"), NUL_REASON),
+    (_has_lone_surrogate_escape, re.compile("[\ud800-\udfff]"), LONE_SURROGATE_REASON),
+)
+
+
+async def _refuse(
+    reason: str, field: str | None, scope: Scope, receive: Receive, send: Send
+) -> None:
+    message = f"{field}: {reason}" if field else reason
     await error_response(422, "invalid_character", message, field)(scope, receive, send)
 
 
@@ -107,16 +154,19 @@ async def _buffered(receive: Receive, max_bytes: int) -> tuple[bytes | None, Rec
     return body, replay
 
 
-def _nul_in_json(body: bytes) -> str | None:
+def _path_in_json(body: bytes, character: re.Pattern[str]) -> str | None:
+    """The path of the first JSON string of ``body`` holding ``character`` (None when the
+    body is not JSON). In a key, the character is shown as U+FFFD: the path goes into the
+    JSON answer, which cannot hold a lone surrogate either."""
     try:
-        return _path_to_nul(json.loads(body), ())
+        return _path_to(character, json.loads(body), ())
     except ValueError:
         return None
 
 
-def _path_to_nul(value, path: tuple) -> str | None:
+def _path_to(character: re.Pattern[str], value, path: tuple) -> str | None:
     if isinstance(value, str):
-        return (".".join(map(str, path)) or "body") if "\x00" in value else None
+        return (".".join(map(str, path)) or "body") if character.search(value) else None
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -124,9 +174,9 @@ def _path_to_nul(value, path: tuple) -> str | None:
     else:
         return None
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return ".".join(map(str, (*path, key.replace("\x00", ""))))
-        found = _path_to_nul(item, (*path, key))
+        if isinstance(key, str) and character.search(key):
+            return ".".join(map(str, (*path, character.sub("\ufffd", key))))
+        found = _path_to(character, item, (*path, key))
         if found:
             return found
     return None

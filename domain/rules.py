@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from domain.values import StorableInt
+
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 Money = Annotated[float, Field(ge=0.0)]
 
@@ -45,7 +47,9 @@ TimeZoneName = Annotated[
 
 
 class _Rules(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Every number of a rule set is finite: JSON cannot hold NaN or infinity (it would be
+    # stored as null, which the stored event's own model then refuses on every later read).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Weekday(StrEnum):
@@ -80,11 +84,24 @@ class SessionLength(StrEnum):
     long = "long"
 
 
+def _local(moment: time) -> time:
+    # An offset would be a second, conflicting answer to where the hours are kept, and an
+    # aware time cannot be compared with the naive local times they are checked against.
+    if moment.tzinfo is not None:
+        raise ValueError(
+            "must be a local time without a UTC offset (the rules' time_zone gives the zone)"
+        )
+    return moment
+
+
+LocalTime = Annotated[time, AfterValidator(_local)]
+
+
 class TimeRange(_Rules):
     """Local opening time ``start`` (inclusive) to ``end`` (exclusive); end 00:00 = midnight."""
 
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _starts_before_it_ends(self) -> Self:
@@ -144,8 +161,8 @@ class Recognition(_Rules):
 class SessionLengthThresholds(_Rules):
     """Shorter than ``short_below_seconds`` is short; ``long_from_seconds`` or more is long."""
 
-    short_below_seconds: int = Field(default=60, ge=0)
-    long_from_seconds: int = Field(default=600, ge=1)
+    short_below_seconds: StorableInt = Field(default=60, ge=0)
+    long_from_seconds: StorableInt = Field(default=600, ge=1)
 
     @model_validator(mode="after")
     def _short_before_long(self) -> Self:
@@ -213,7 +230,7 @@ CountryCallingCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,2}
 class RuleSet(_Rules):
     """One workspace's whole set of rules at one version (0: the built-in defaults)."""
 
-    version: int = Field(default=0, ge=0)
+    version: StorableInt = Field(default=0, ge=0)
     defaults: AgentRules = AgentRules()
     agents: dict[str, AgentOverride] = Field(  # type: ignore[valid-type]
         default_factory=dict, description="Per agent id: the rules that differ for it."

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, FiniteFloat, field_validator, model_validator
 
 from domain.registry import EventPayload, event, upcaster
 from domain.values import (
@@ -142,7 +142,7 @@ class SentimentScored(EventPayload):
     scope: SentimentScope
     message_id: Identifier | None = None
     label: SentimentLabel
-    score: float = Field(ge=-1.0, le=1.0)
+    score: FiniteFloat = Field(ge=-1.0, le=1.0)
 
     @model_validator(mode="after")
     def _message_id_matches_scope(self) -> Self:
@@ -157,7 +157,7 @@ class GoalReached(EventPayload):
     event_type: ClassVar[str] = "session.goal_reached"
 
     goal: Identifier
-    value: float | None = None
+    value: FiniteFloat | None = None
     message_id: Identifier | None = None
 
 
@@ -255,7 +255,7 @@ class SessionAnalyzed(EventPayload):
     summary: str = Field(default="", max_length=MAX_TEXT_CHARS)
     session_type: str | None = Field(default=None, max_length=200)
     is_lead: bool = False
-    units: float | None = Field(default=None, ge=0, description="Guests, square metres, …")
+    units: FiniteFloat | None = Field(default=None, ge=0, description="Guests, square metres, …")
     refused: bool = False
     unavailable: bool = False
     actual_result: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)

@@ -6,11 +6,21 @@ Every vocabulary is a ``StrEnum`` so that a value outside its set fails pydantic
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError, PydanticKnownError
 
 # Text a person must actually write (a reason, a tag): surrounding blanks do not count.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -32,8 +42,40 @@ def utc(value: datetime) -> datetime:
 
 # An aware instant, held in UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(utc)]
+
+# The integers the ledger's JSON encoder (orjson) can write: any other would be a 500 when
+# the event is sealed, after validation let it through.
+STORABLE_INT_MIN = -(2**63)
+STORABLE_INT_MAX = 2**64 - 1
+STORABLE_INT_MESSAGE = f"Input should be an integer from {STORABLE_INT_MIN} to {STORABLE_INT_MAX}"
+
+
+def storable_int(value: int) -> int:
+    """``value``, refused when orjson cannot write it. A validator, not
+    ``Field(ge=..., le=...)``, so the exported JSON Schemas (``schemas/events``) stay as they
+    are: the bound is this encoder's limit, not part of the stored documents' contract."""
+    if not STORABLE_INT_MIN <= value <= STORABLE_INT_MAX:
+        raise PydanticCustomError("int_out_of_range", STORABLE_INT_MESSAGE)
+    return value
+
+
+StorableInt = Annotated[int, AfterValidator(storable_int)]
+Scalar = str | int | float | bool | None
+
+
+def _storable_scalar(value: Scalar) -> Scalar:
+    # Checked on the union's result, not by constraining its members: a member that refused
+    # the value would hand it to the next (an out-of-range int would become a float), and
+    # pydantic would report one error per member, each under the member's name as a field.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticKnownError("finite_number")
+    if isinstance(value, int):
+        return storable_int(value)
+    return value
+
+
 # A value a customer typed into a form or the agent collected as a key fact.
-FieldValue = str | int | float | bool | None
+FieldValue = Annotated[Scalar, AfterValidator(_storable_scalar)]
 
 
 class ValueObject(BaseModel):
@@ -150,7 +192,9 @@ class Attachment(ValueObject):
     name: str = Field(max_length=500)
     url: str | None = Field(default=None, max_length=4000)
     content_type: str | None = Field(default=None, max_length=200)
-    size_bytes: int | None = Field(default=None, ge=0)
+    # ``ge`` inside the type: given on the field, pydantic cannot push it past the validator
+    # into the optional int, and would export it as ``"ge"`` instead of ``"minimum"``.
+    size_bytes: Annotated[NonNegativeInt, AfterValidator(storable_int)] | None = None
 
 
 class DecisionTrace(ValueObject):
