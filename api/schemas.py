@@ -28,7 +28,7 @@ from domain.events import (
     catalog,
     payload_class,
 )
-from domain.values import Identifier, Instant
+from domain.values import Identifier, ReportedInstant
 
 START_META_FIELDS = frozenset({"session_id", "event_id", "occurred_at"})
 
@@ -38,7 +38,7 @@ class StartSessionRequest(SessionStarted):
 
     session_id: UUID | None = Field(default=None, description="Client-chosen session id.")
     event_id: UUID | None = Field(default=None, description="Makes a retried start a no-op.")
-    occurred_at: Instant | None = Field(default=None, description="When it began.")
+    occurred_at: ReportedInstant | None = Field(default=None, description="When it began.")
 
     def payload(self) -> SessionStarted:
         return SessionStarted.model_validate(self.model_dump(exclude=START_META_FIELDS))
@@ -50,7 +50,7 @@ def _event_item_model(payload_type: type[EventPayload]) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid", title=payload_type.event_type),
         type=(Literal[payload_type.event_type], ...),
         event_id=(UUID | None, Field(default=None, description="Makes a retry a no-op.")),
-        occurred_at=(Instant | None, Field(default=None, description="Default: now.")),
+        occurred_at=(ReportedInstant | None, Field(default=None, description="Default: now.")),
         payload=(payload_type, ...),
     )
 

@@ -43,6 +43,26 @@ def utc(value: datetime) -> datetime:
 # An aware instant, held in UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(utc)]
 
+# A day inside what Python's datetime holds on each side: the read models show each instant
+# in its workspace's zone, and one within a day of either end has no local time in some zone
+# (every read model parked it, and every later event of its session).
+EARLIEST_REPORTED = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_REPORTED = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def reportable(value: datetime) -> datetime:
+    if not EARLIEST_REPORTED <= value <= LATEST_REPORTED:
+        raise ValueError(
+            f"is out of range: in UTC it must fall between {EARLIEST_REPORTED.date()} and"
+            f" {LATEST_REPORTED.date()}, so that it has a local time in every time zone"
+        )
+    return value
+
+
+# When a client says something happened. Only what is accepted from now on is held to the
+# narrower range: an instant stored before must still decode (``Instant``).
+ReportedInstant = Annotated[Instant, AfterValidator(reportable)]
+
 # The integers the ledger's JSON encoder (orjson) can write: any other would be a 500 when
 # the event is sealed, after validation let it through.
 STORABLE_INT_MIN = -(2**63)

@@ -97,3 +97,16 @@ def test_an_instant_outside_what_utc_can_hold_is_422_naming_the_field(client):
     assert start.json()["error"]["field"] == "occurred_at"
     history = client.get(f"/v1/sessions/{session_id}/history").json()["events"]
     assert len(history) == 1
+
+
+def test_a_reported_time_with_no_local_time_somewhere_is_422_naming_the_field(client):
+    """0001-01-01T12:00Z has no local time west of UTC: every read model would have parked
+    the session's events from there on."""
+    session_id = client.start_session()["session_id"]
+    for instant in ("0001-01-01T12:00:00Z", "9999-12-31T12:00:00Z"):
+        response = client.append(session_id, message("hi", occurred_at=instant))
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["field"] == "events.0.occurred_at"
+        assert "local time in every time zone" in response.json()["error"]["message"]
+    kept = client.append(session_id, message("hi", occurred_at="0001-01-02T00:00:00Z"))
+    assert kept.status_code == 201, kept.text
