@@ -159,7 +159,7 @@ def rule(*payload_types: type[P]):
 
 
 def replaces(*override_types: type[OverrideT]):
-    """Register which state value an override replaces; it becomes the event's ``previous``."""
+    """Register which state value a payload replaces; it becomes the event's ``previous``."""
 
     def register(fn: Callable[[SessionState, OverrideT], Any]):
         for override_type in override_types:
@@ -187,7 +187,7 @@ def decide(state: SessionState, payload: EventPayload, context: EventContext) ->
         raise errors.SessionNotStarted(f"session {state.id} has not been started")
     for check in _RULES.get(type(payload), ()):
         check(state, payload, context)
-    if isinstance(payload, Override):
+    if type(payload) in _REPLACED_VALUE:
         return _with_actual_previous(state, payload)
     return payload
 
@@ -381,6 +381,11 @@ def _assignment_needs_handover(
         )
 
 
+@replaces(HumanAgentAssigned)
+def _replaced_human_agent(state: SessionState, _payload: HumanAgentAssigned) -> str | None:
+    return state.owner.agent_id if state.owner else None
+
+
 @rule(SessionResolved)
 def _resolve_needs_human_owner(
     state: SessionState, _payload: SessionResolved, _context: EventContext
@@ -537,7 +542,9 @@ def _handover(state: SessionState, payload: HandoverRequested, envelope: Envelop
 
 @evolves(HumanAgentAssigned)
 def _assigned(state: SessionState, payload: HumanAgentAssigned, envelope: Envelope) -> None:
-    state.owner = HumanOwner(**_stamp(envelope), **payload.model_dump())
+    state.owner = HumanOwner(
+        **_stamp(envelope), agent_id=payload.agent_id, agent_name=payload.agent_name
+    )
     state.status = SessionStatus.handed_over
 
 

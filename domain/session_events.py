@@ -223,10 +223,16 @@ class HandoverRequested(EventPayload):
 
 @event
 class HumanAgentAssigned(EventPayload):
+    """``previous`` is the human agent this one takes over from (``null`` for the first): the
+    ledger fills it in as ``Override`` does, so an auditor sees a reassignment whole. Not an
+    ``Override``: the agent runtime assigns too, with an ingest key."""
+
     event_type: ClassVar[str] = "session.human_agent_assigned"
 
     agent_id: Identifier
     agent_name: str = Field(default="", max_length=200)
+    reason: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    previous: Identifier | None = None
 
 
 @event

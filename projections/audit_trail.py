@@ -66,7 +66,7 @@ AUDITED: dict[str, Audited] = {
     TagRemoved.event_type: Audited("tags.{tag}", after_value=False),
     CommentAdded.event_type: Audited("comments.{comment_id}", after="text", before=None),
     HandoverRequested.event_type: Audited("handover", after="trigger", before=None),
-    HumanAgentAssigned.event_type: Audited("human_agent", after="agent_id", before=None),
+    HumanAgentAssigned.event_type: Audited("human_agent", after="agent_id"),
     SessionResolved.event_type: Audited(
         "status", after_value="resolved", before=None, reason="note"
     ),

@@ -39,3 +39,14 @@ def test_auditing_another_type_is_one_entry(monkeypatch):
     monkeypatch.setitem(AUDITED, "session.goal_reached", Audited("goals.{goal}", after="value"))
     entry = audit_trail.audit_entry(script.events[-1])
     assert (entry.action, entry.field, entry.after) == ("goal_reached", "goals.booking", 120.0)
+
+
+def test_a_reassignment_reads_as_the_agent_taken_over_from_and_why():
+    script = reviewed().record("session.handover_requested", trigger="customer_request")
+    script.record("session.human_agent_assigned", agent_id="op-7", actor=REVIEWER)
+    script.record(
+        "session.human_agent_assigned", agent_id="op-8", reason="op-7 off shift", actor=REVIEWER
+    )
+    first, second = (audit_entry(e) for e in script.events[-2:])
+    assert (first.field, first.before, first.after) == ("human_agent", None, "op-7")
+    assert (second.before, second.after, second.reason) == ("op-7", "op-8", "op-7 off shift")

@@ -469,6 +469,17 @@ def test_an_external_id_learnt_later_fills_the_empty_one_as_on_the_session_list(
     assert session.state.external_id == "crm-42"  # the list keeps the first one it learnt
 
 
+def test_an_assignment_records_the_human_agent_it_takes_over_from():
+    session = started()
+    record(session, HandoverRequested(trigger="customer_request"))
+    first = record(session, HumanAgentAssigned(agent_id="op-7"))
+    second = record(session, HumanAgentAssigned(agent_id="op-8", reason="op-7 off shift"))
+    assert (first.payload["previous"], second.payload["previous"]) == (None, "op-7")
+    stale = HumanAgentAssigned(agent_id="op-9", previous="op-7")
+    error = refused(session, stale, errors.PreviousValueMismatch)
+    assert (error.expected, error.actual) == ("op-7", "op-8")
+
+
 def test_a_missed_question_marks_its_message():
     session = started()
     record(session, EXAMPLES[QuestionMissed])
