@@ -226,3 +226,7 @@ SESSION_LIST = "session_list"
 SessionListConsistency = Annotated[None, read_your_writes([SESSION_LIST])]
 SessionConsistency = Annotated[None, read_your_writes([SESSION_LIST], stream_param="session_id")]
 LedgerConsistency = Annotated[None, read_your_writes(())]
+# The other read models' queries: a command's answered position holds for them too.
+MissedQuestionsConsistency = Annotated[None, read_your_writes(["missed_questions"])]
+LeadsConsistency = Annotated[None, read_your_writes(["leads"])]
+AuditConsistency = Annotated[None, read_your_writes(["audit_trail"])]

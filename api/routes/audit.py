@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
+from api.consistency import AuditConsistency
 from api.deps import LedgerDep, Viewer
 from api.read_model_schemas import AuditPage
 from api.read_models import AuditQueries
@@ -49,6 +50,7 @@ class AuditFilters:
 def list_audit(
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: AuditConsistency,
     filters: Annotated[AuditFilters, Depends()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,

@@ -21,7 +21,9 @@ from fastapi.responses import StreamingResponse
 
 from api.consistency import (
     SESSION_LIST,
+    AuditConsistency,
     LedgerConsistency,
+    MissedQuestionsConsistency,
     SessionListConsistency,
     read_your_writes,
 )
@@ -219,6 +221,7 @@ def transcript_txt(
 def missed_questions_csv(
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: MissedQuestionsConsistency,
     filters: Annotated[MissedQuestionFilters, Depends()],
     separator: SeparatorParam = Separator.comma,
 ) -> StreamingResponse:
@@ -238,6 +241,7 @@ def missed_questions_csv(
 def audit_csv(
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: AuditConsistency,
     filters: Annotated[AuditFilters, Depends()],
     separator: SeparatorParam = Separator.comma,
 ) -> StreamingResponse:

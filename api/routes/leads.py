@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from api.consistency import LeadsConsistency
 from api.deps import LedgerDep, Viewer
 from api.read_model_schemas import LeadDetail, LeadPage
 from api.read_models import LeadQueries
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=ERRORS)
 def list_leads(
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: LeadsConsistency,
     search: Annotated[
         str | None,
         Query(max_length=320, description="Part of an email, phone, external id or name."),
@@ -36,5 +38,7 @@ def list_leads(
     response_model=LeadDetail,
     summary="One lead: its sessions across channels, identifiers and merges",
 )
-def get_lead(lead_id: UUID, ledger: LedgerDep, who: Viewer) -> LeadDetail:
+def get_lead(
+    lead_id: UUID, ledger: LedgerDep, who: Viewer, _consistent: LeadsConsistency
+) -> LeadDetail:
     return LeadQueries(ledger.pool).detail(who.workspace_id, lead_id)

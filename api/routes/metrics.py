@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.consistency import SessionListConsistency
 from api.deps import LedgerDep, Viewer
 from api.queries import AsrMetricsQueries, MetricsGroup, MetricsPeriod
 from api.routes import ERRORS
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/v1/metrics", tags=["metrics"], responses=ERRORS)
 def asr_metrics(
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: SessionListConsistency,  # asr_metrics is written with the session list
     group_by: MetricsGroup = MetricsGroup.agent,
     period: MetricsPeriod = MetricsPeriod.day,
     first_day: Annotated[

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from api.consistency import MissedQuestionsConsistency
 from api.deps import LedgerDep, Viewer
 from api.read_model_schemas import MissedQuestionDetail, MissedQuestionPage, MissedShareResponse
 from api.read_models import MissedQuestionQueries, MissedQuestionSort
@@ -49,6 +50,7 @@ class MissedQuestionFilters:
 def list_missed_questions(
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: MissedQuestionsConsistency,
     filters: Annotated[MissedQuestionFilters, Depends()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
@@ -66,6 +68,7 @@ def list_missed_questions(
 def missed_share(
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: MissedQuestionsConsistency,
     agent: Agent = None,
     day_from: DayFrom = None,
     day_to: DayTo = None,
@@ -86,6 +89,7 @@ def get_missed_question(
     group_id: UUID,
     ledger: LedgerDep,
     who: Viewer,
+    _consistent: MissedQuestionsConsistency,
     limit: Annotated[int, Query(ge=1, le=1000, description="Occurrences listed")] = 100,
 ) -> MissedQuestionDetail:
     return MissedQuestionQueries(ledger.pool).detail(who.workspace_id, group_id, limit=limit)

@@ -24,10 +24,24 @@ def test_a_query_waits_for_the_position_a_command_answered(client):
     assert row["status"] == "closed"
 
 
+READ_MODEL_QUERIES = (
+    "/v1/sessions",
+    "/v1/audit",
+    "/v1/missed-questions",
+    "/v1/missed-questions/share",
+    "/v1/leads",
+    "/v1/metrics/asr",
+    "/v1/exports/audit.csv",
+    "/v1/exports/missed-questions.csv",
+)
+
+
 def test_a_position_from_the_future_is_not_applied(client):
     head = client.get("/healthz").json()["position"]
-    response = client.get("/v1/sessions", params={"min_position": head + 1000, "wait": 0.3})
-    assert response.status_code == 503
+    for path in READ_MODEL_QUERIES:
+        response = client.get(path, params={"min_position": head + 1000, "wait": 0.3})
+        assert response.status_code == 503, path
+        assert client.get(path, params={"min_position": head}).status_code == 200, path
     assert response.json()["error"]["code"] == "read_model_behind"
 
 
