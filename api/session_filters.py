@@ -137,6 +137,12 @@ class InvalidFilter(DomainError):
     http_status = 422
 
 
+def check_range(first, last, *, first_name: str = "from", last_name: str = "to") -> None:
+    """Refuse a range that ends before it begins: an empty answer would look like no data."""
+    if first is not None and last is not None and last < first:
+        raise InvalidFilter(f"{last_name} must not be before {first_name}", field=last_name)
+
+
 class InvalidCursor(InvalidFilter):
     code = "invalid_cursor"
 

@@ -13,6 +13,7 @@ from api.deps import LedgerDep, Viewer
 from api.read_model_schemas import AuditPage
 from api.read_models import AuditQueries
 from api.routes import ERRORS
+from api.session_filters import check_range
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERRORS)
 
@@ -36,6 +37,7 @@ class AuditFilters:
             AwareDatetime | None, Query(alias="to", description="Recorded before.")
         ] = None,
     ) -> None:
+        check_range(recorded_from, recorded_to)
         # Named as AuditQueries.page names them.
         self.arguments = {
             "actor": actor,

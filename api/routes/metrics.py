@@ -12,7 +12,7 @@ from api.deps import LedgerDep, Viewer
 from api.queries import AsrMetricsQueries, MetricsGroup, MetricsPeriod
 from api.routes import ERRORS
 from api.schemas import AsrMetricsResponse
-from api.session_filters import InvalidFilter
+from api.session_filters import check_range
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"], responses=ERRORS)
 
@@ -35,8 +35,7 @@ def asr_metrics(
 
     Days are local days in the agent's rules' time zone; weeks start on Monday.
     """
-    if first_day and last_day and first_day > last_day:
-        raise InvalidFilter("to must not be before from", field="to")
+    check_range(first_day, last_day)
     return AsrMetricsQueries(ledger.pool).report(
         who.workspace_id,
         group_by=group_by,

@@ -13,6 +13,7 @@ from api.deps import LedgerDep, Viewer
 from api.read_model_schemas import MissedQuestionDetail, MissedQuestionPage, MissedShareResponse
 from api.read_models import MissedQuestionQueries, MissedQuestionSort
 from api.routes import ERRORS
+from api.session_filters import check_range
 from domain.values import MissedQuestionStatus
 
 router = APIRouter(prefix="/v1/missed-questions", tags=["missed questions"], responses=ERRORS)
@@ -36,6 +37,7 @@ class MissedQuestionFilters:
             Query(description="occurrences (within from..to when given) or last_seen, descending"),
         ] = MissedQuestionSort.occurrences,
     ) -> None:
+        check_range(day_from, day_to)
         # Named as MissedQuestionQueries.page names them.
         self.arguments = {
             "agent": agent,
@@ -73,6 +75,7 @@ def missed_share(
     day_from: DayFrom = None,
     day_to: DayTo = None,
 ) -> MissedShareResponse:
+    check_range(day_from, day_to)
     return MissedQuestionQueries(ledger.pool).share(
         who.workspace_id, agent=agent, day_from=day_from, day_to=day_to
     )

@@ -263,3 +263,19 @@ def test_a_previous_value_mismatch_shows_json_values(client, group_id):
     error = refused(stale, 409, "previous_value_mismatch", "previous")
     assert error["message"].endswith(', not "unresolved"'), error["message"]
     assert "<" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/audit", {"from": "2026-05-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}),
+        ("/v1/missed-questions", {"from": "2026-05-01", "to": "2026-01-01"}),
+        ("/v1/missed-questions/share", {"from": "2026-05-01", "to": "2026-01-01"}),
+        ("/v1/exports/audit.csv", {"from": "2026-05-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}),
+        ("/v1/metrics/asr", {"from": "2026-05-01", "to": "2026-01-01"}),
+    ],
+)
+def test_a_range_that_ends_before_it_begins_is_a_422_naming_to(client, path, params):
+    response = client.get(path, params=params)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "to"
