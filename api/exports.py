@@ -53,7 +53,7 @@ from infra.event_store import EventStore
 EXPORT_CHUNK = 500  # rows per page: the session list's largest page
 FILE_CHUNK_BYTES = 64 * 1024
 BOM = "\ufeff"
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+AFTER_THE_YEAR = "-%m-%d %H:%M:%S"  # the year is written apart: see local_text
 
 T = TypeVar("T")
 Row = list[Any]
@@ -254,7 +254,7 @@ def cell_text(value: Any, zone: ZoneInfo) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, datetime):
-        return value.astimezone(zone).strftime(TIME_FORMAT)
+        return local_text(value, zone)
     if isinstance(value, list | tuple):
         return "; ".join(cell_text(v, zone) for v in value)
     if isinstance(value, dict):
@@ -423,4 +423,11 @@ def _transcript_entry(entry: TranscriptEntry, zone: ZoneInfo) -> str:
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:
-    return moment.astimezone(zone).strftime(TIME_FORMAT) if moment else "-"
+    return local_text(moment, zone) if moment else "-"
+
+
+def local_text(moment: datetime, zone: ZoneInfo) -> str:
+    """``moment`` in ``zone`` as YYYY-MM-DD HH:MM:SS; the year in four digits always
+    (strftime writes year 1 as ``1``)."""
+    local = moment.astimezone(zone)
+    return f"{local.year:04d}{local.strftime(AFTER_THE_YEAR)}"

@@ -176,7 +176,7 @@ def session_report_xlsx(
 
 
 @router.get(
-    "/agents/{agent_id}/sessions.json",
+    "/agents/{agent_id:path}/sessions.json",  # path: an agent id may hold a "/"
     summary="One agent's sessions with their full transcripts, as a JSON array",
     response_class=StreamingResponse,
     responses=_file(JSON, "An array of sessions folded from the ledger, as /state has them"),

@@ -57,6 +57,7 @@ def state_as_of(
 # --- paced replay -----------------------------------------------------------------------------
 
 MAX_SPEED = 1000.0
+MIN_SPEED = 0.01  # slower, and a 10 s gap would hold the stream for over 16 minutes
 # A gap longer than this (the customer left for lunch) plays as this long at speed 1: the
 # replay is for watching a conversation unfold, not for waiting through its silences.
 MAX_GAP_SECONDS = 10.0
@@ -118,7 +119,7 @@ async def replay_paced(
     speed: Annotated[
         float,
         Query(
-            gt=0,
+            ge=MIN_SPEED,
             le=MAX_SPEED,
             description=f"Divides each gap between events (gaps over {MAX_GAP_SECONDS:g} s"
             f" count as {MAX_GAP_SECONDS:g} s).",

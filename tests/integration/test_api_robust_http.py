@@ -279,3 +279,20 @@ def test_a_range_that_ends_before_it_begins_is_a_422_naming_to(client, path, par
     response = client.get(path, params=params)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "to"
+
+
+def test_a_replay_speed_below_the_least_is_refused(client):
+    session_id = client.start_session()["session_id"]
+    response = client.get(f"/v1/sessions/{session_id}/replay", params={"speed": "5e-324"})
+    assert response.status_code == 422 and response.json()["error"]["field"] == "speed"
+
+
+def test_an_agent_id_with_a_slash_can_be_exported(client):
+    agent = f"team/{uuid.uuid4().hex[:8]}"
+    started = client.start_session(agent_id=agent)
+    response = client.get(
+        f"/v1/exports/agents/{agent}/sessions.json",
+        params={"min_position": started["position"]},
+    )
+    assert response.status_code == 200, response.text
+    assert [s["session_id"] for s in response.json()] == [started["session_id"]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from api.consistency import MAX_POSITION
 from api.errors import install_error_handlers
+from api.exports import local_text
 from api.read_models import InvalidKeysetCursor, _range_params, decode_keyset, encode_keyset
 from api.routes.live import resumed_position
 from api.session_filters import (
@@ -218,3 +220,9 @@ def test_malformed_json_says_where_and_why(http):
 def test_a_field_of_the_body_is_still_named_by_its_path(http):
     error = http.post("/start", json={}).json()["error"]
     assert (error["field"], error["message"]) == ("agent_id", "agent_id: Field required")
+
+
+def test_an_exported_time_writes_the_year_in_four_digits():
+    assert local_text(datetime(1, 1, 2, 5, tzinfo=UTC), ZoneInfo("UTC")) == "0001-01-02 05:00:00"
+    berlin = ZoneInfo("Europe/Berlin")
+    assert local_text(datetime(2026, 3, 2, 9, tzinfo=UTC), berlin) == "2026-03-02 10:00:00"
