@@ -20,6 +20,10 @@ from infra.settings import get_settings
 def ledger(monkeypatch, capsys):
     """``ledger ARGS`` in this process against ``url``: (exit code, stderr)."""
 
+    # main() points structlog at this test's captured output, which closes after it: every
+    # later test's log line would then fail. The commands' messages are print()s anyway.
+    monkeypatch.setattr("api.cli.configure_logging", lambda *_args: None)
+
     def run(url: str, *args: str) -> tuple[int, str]:
         monkeypatch.setenv("LEDGER_DATABASE_URL", url)
         get_settings.cache_clear()
