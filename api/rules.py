@@ -40,10 +40,11 @@ class RulesVersionNotFound(StreamNotFound):
 
 
 class NoGenerationForRules(StreamNotFound):
-    def __init__(self, version: int) -> None:
+    def __init__(self, workspace_id: str, version: int) -> None:
         super().__init__(
-            f"no session_list generation is built under rules version {version}; build one"
-            f" with `ledger rebuild session_list --rules {version} --no-switch`"
+            f"no session_list generation is built under rules version {version} of"
+            f" {workspace_id!r}; build one with `ledger rebuild session_list --rules {version}"
+            f" --workspace {workspace_id} --no-switch`"
         )
 
 
@@ -140,7 +141,7 @@ def _generation_under(generations: list[Generation], workspace_id: str, version:
         if g.status in REPORTABLE and g.rules_version(workspace_id) == version
     ]
     if not candidates:
-        raise NoGenerationForRules(version)
+        raise NoGenerationForRules(workspace_id, version)
     return min(candidates, key=lambda g: (REPORTABLE.index(g.status), -g.generation))
 
 

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         " batch holds about one event of each of hundreds of conversations, and much of a"
         " batch's cost is per session (its row read, folded and written once per batch), so"
         " larger batches stream faster; but an event that arrives behind a backlog waits for"
-        " whole batches. Measured (docs/benchmarks.md, session 6): 500 streamed 500"
+        " whole batches. Measured (docs/benchmarks-history.md, session 6): 500 streamed 500"
         " interleaved conversations at 34-39 % of the do-nothing agent with freshness p99"
         " 0.80 s, 1,000 at 50-51 % with 0.40 s, 2,000 at 52-60 % with 2.16-2.27 s.",
     )
@@ -69,10 +69,11 @@ class Settings(BaseSettings):
         description="Seconds a worker gathers a batch at most before applying it. Under a"
         " trickle of live turns a batch holds a few events of each conversation, and its"
         " cost is mostly per conversation, so a longer window costs fewer writes per event;"
-        " each event may become visible up to this much later. Measured (docs/benchmarks.md,"
-        " session 9), one event per request from 32 clients: 0.05 s took 247 µs of worker"
-        " CPU and 241 of PostgreSQL's per event, 0.2 s 182 and 133 (1,080 -> 1,205 events/s);"
-        " freshness at 1,000 events/s p50/p99 0.10/0.18 s -> 0.20/0.33 s.",
+        " each event may become visible up to this much later. Measured"
+        " (docs/benchmarks-history.md, session 9), one event per request from 32 clients:"
+        " 0.05 s took 247 µs of worker CPU and 241 of PostgreSQL's per event, 0.2 s 182 and"
+        " 133 (1,080 -> 1,205 events/s); freshness at 1,000 events/s p50/p99 0.10/0.18 s"
+        " -> 0.20/0.33 s.",
     )
     worker_group: str = Field(default="ledger-projections", description="Consumer group id.")
     consumer_session_timeout: float = Field(

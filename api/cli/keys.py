@@ -82,11 +82,18 @@ def _row(key: ApiKey) -> str:
     )
 
 
+def _workspace(text: str) -> str:
+    """An argparse type: a workspace is named (a key for "" could reach nothing)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a workspace name is required")
+    return text
+
+
 def register(subparsers) -> None:
     keys = subparsers.add_parser("keys", help="issue, list and revoke API keys")
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="issue a key (printed once)")
-    create.add_argument("--workspace", required=True)
+    create.add_argument("--workspace", required=True, type=_workspace)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", default="", help="who or what uses the key")
     create.set_defaults(handler=cmd_create)

@@ -119,11 +119,13 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_projections_list(settings: Settings, args: argparse.Namespace) -> int:
-    from projections.generations import Generations
+    from projections.generations import Generations, rebuildable
 
+    # An unknown name is refused, not listed as nothing.
+    name = rebuildable(args.name).name if args.name is not None else None
     store, pool = _resources(settings)
     try:
-        generations = Generations(pool).list(args.name)
+        generations = Generations(pool).list(name)
     finally:
         pool.close()
         store.close()

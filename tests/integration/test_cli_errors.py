@@ -92,3 +92,10 @@ def test_a_shadow_kept_for_a_what_if_can_be_cancelled_then_dropped(ledger, store
         ).fetchone()
         (left,) = conn.execute("SELECT to_regclass('audit_trail__g2') IS NULL").fetchone()
     assert status == "dropped" and left
+
+
+def test_an_empty_workspace_and_an_unknown_read_model_are_refused(ledger, store):
+    code, err = ledger(store.url, "keys", "create", "--workspace", " ", "--role", "viewer")
+    assert code == 2 and "workspace name is required" in err
+    code, err = ledger(store.url, "projections", "list", "nope")
+    assert code == 2 and "cannot be rebuilt" in err
