@@ -35,6 +35,13 @@ def message(text: str, role: str = "customer", **extra: Any) -> dict:
     }
 
 
+def missed(said: dict) -> dict:
+    """The agent missing the question a ``message`` asked (reported through the API)."""
+    text = said["payload"]["text"]
+    payload = {"message_id": said["payload"]["message_id"], "question": text, "source": "api"}
+    return {"type": "session.question_missed", "payload": payload}
+
+
 def closed(reason: str = "completed") -> dict:
     return {"type": "session.closed", "payload": {"reason": reason}}
 

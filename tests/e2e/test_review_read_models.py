@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import OTHER_WORKSPACE, message, wait_for
+from tests.helpers import OTHER_WORKSPACE, message, missed, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -35,19 +35,11 @@ def test_review_read_models_answer_over_http(client):
     agent, email = f"concierge-{tag}", f"ada-{tag}@example.com"
     first = client.start_session(agent_id=agent, contact={"email": email.upper()})["session_id"]
     question = message("Do you  have vegan pizza?")
-    missed = {
-        "type": "session.question_missed",
-        "payload": {
-            "message_id": question["payload"]["message_id"],
-            "question": "Do you  have vegan pizza?",
-            "source": "api",
-        },
-    }
     flagged = {
         "type": "session.flag_set",
         "payload": {"flag": "is_todo", "value": True, "reason": "call back"},
     }
-    appended(client, first, question, missed, flagged)
+    appended(client, first, question, missed(question), flagged)
     second = client.start_session(agent_id=agent, channel="sms")["session_id"]
     identified = {"type": "session.contact_identified", "payload": {"contact": {"email": email}}}
     appended(client, second, identified)

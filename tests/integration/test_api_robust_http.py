@@ -17,7 +17,7 @@ import pytest
 from domain.identity import missed_question_group_id
 from domain.rules_events import ruleset_stream_id
 from infra.event_store import EVENTS_TABLE
-from tests.helpers import OTHER_WORKSPACE, message, rules_body, wait_for
+from tests.helpers import OTHER_WORKSPACE, message, missed, rules_body, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -107,15 +107,7 @@ def group_id(stack) -> str:
         agent = f"robust-{uuid.uuid4().hex[:8]}"
         session_id = client.start_session(agent_id=agent)["session_id"]
         said = message("Do you deliver on Sundays?")
-        missed = {
-            "type": "session.question_missed",
-            "payload": {
-                "message_id": said["payload"]["message_id"],
-                "question": "Do you deliver on Sundays?",
-                "source": "api",
-            },
-        }
-        assert client.append(session_id, said, missed).status_code == 201
+        assert client.append(session_id, said, missed(said)).status_code == 201
         group = str(
             missed_question_group_id(stack.settings.workspace, agent, "Do you deliver on Sundays?")
         )
