@@ -96,15 +96,14 @@ def test_a_retry_by_another_workspace_is_as_if_the_session_did_not_exist():
         check(original, different, OUTSIDER)
 
 
+def resolved_group():
+    """A missed-question group's first event: a stream of another kind than a session."""
+    status = MissedQuestionStatusChanged(status="resolved")
+    return seal_next(uuid4(), 0, "0" * 64, status, context(), event_id=uuid4())
+
+
 def test_a_session_event_retried_on_a_stream_of_another_kind_finds_no_session():
-    group = seal_next(
-        uuid4(),
-        0,
-        "0" * 64,
-        MissedQuestionStatusChanged(status="resolved"),
-        context(),
-        event_id=uuid4(),
-    )
+    group = resolved_group()
     with pytest.raises(StreamNotFound):
         check(group, retried(group, SessionStarted(agent_id="a", channel="web")))
 
@@ -117,14 +116,7 @@ def test_an_event_id_of_another_stream_is_reused():
 
 
 def test_a_group_status_mismatch_shows_values_as_json():
-    resolved = seal_next(
-        uuid4(),
-        0,
-        "0" * 64,
-        MissedQuestionStatusChanged(status="resolved"),
-        context(),
-        event_id=uuid4(),
-    )
+    resolved = resolved_group()
     with pytest.raises(PreviousValueMismatch) as refused:
         decide_missed_question_status(
             [resolved], MissedQuestionStatusChanged(status="ignored", previous="unresolved")
