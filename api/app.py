@@ -5,12 +5,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from api.console import mount_console
 from api.deps import Ledger, document_key_header
 from api.errors import install_error_handlers
 from api.limits import RequestGuard
+from api.responses import OrjsonResponse
 from api.routes import (
     audit,
     exports,
@@ -62,7 +62,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         version="0.1.0",
         summary="An event-sourced ledger of the conversations AI agents hold with people.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from eventsourcing.persistence import OperationalError as StoreUnavailable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from psycopg import DataError as InvalidValue
 from psycopg import OperationalError as DatabaseUnavailable
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 
+from api.responses import OrjsonResponse
 from domain.errors import DomainError
 from domain.events import catalog
 from infra.logging import get_logger
@@ -21,9 +21,9 @@ RETRY_AFTER_SECONDS = "2"
 
 def error_response(
     status: int, code: str, message: str, field: str | None = None, **extra
-) -> ORJSONResponse:
+) -> OrjsonResponse:
     body = {"error": {"code": code, "message": message, "field": field, **extra}}
-    return ORJSONResponse(body, status_code=status)
+    return OrjsonResponse(body, status_code=status)
 
 
 HTTP_ERROR_CODES = {
