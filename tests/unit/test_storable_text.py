@@ -8,10 +8,8 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from starlette.responses import JSONResponse
-from starlette.testclient import TestClient
 
-from api.limits import LONE_SURROGATE_REASON, NUL_REASON, RequestGuard, _has_lone_surrogate_escape
+from api.limits import LONE_SURROGATE_REASON, NUL_REASON, _has_lone_surrogate_escape
 
 # Backslashes, quotes, surrogates as text and as characters, so that near-misses are common.
 TOKENS = ["\\", '"', "u", "ud800", "UDBFF", "udc00", "uDfFf", "uD83D", "ude00", "\ud800"]
@@ -50,16 +48,6 @@ def test_a_body_is_refused_exactly_when_one_of_its_strings_holds_a_lone_surrogat
 )
 def test_lone_surrogate_escapes(body, lone):
     assert _has_lone_surrogate_escape(body) == lone
-
-
-async def _echo(scope, receive, send) -> None:
-    message = await receive()
-    await JSONResponse({"received": message["body"].decode()})(scope, receive, send)
-
-
-@pytest.fixture
-def guarded() -> TestClient:
-    return TestClient(RequestGuard(_echo))
 
 
 @pytest.mark.parametrize(
