@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from domain.errors import UnknownEventType, UnsupportedSchemaVersion
+from domain.values import STORED
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -108,7 +109,8 @@ def decode_payload(event_type: str, schema_version: int, document: dict[str, Any
 
 
 def _decode(event_type: str, schema_version: int, document: dict[str, Any]) -> EventPayload:
-    return payload_class(event_type).model_validate(upcast(event_type, schema_version, document))
+    document = upcast(event_type, schema_version, document)
+    return payload_class(event_type).model_validate(document, context=STORED)
 
 
 @contextmanager

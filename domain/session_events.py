@@ -12,6 +12,7 @@ from pydantic import Field, FiniteFloat, field_validator, model_validator
 
 from domain.registry import EventPayload, event, upcaster
 from domain.values import (
+    MAX_TEXT_CHARS,
     Assessment,
     Attachment,
     AuthorRole,
@@ -31,10 +32,10 @@ from domain.values import (
     SentimentLabel,
     SentimentScope,
     Tag,
+    Written,
 )
 
 MAX_MESSAGE_BYTES = 64 * 1024
-MAX_TEXT_CHARS = 20_000
 
 
 class Override(EventPayload):
@@ -208,7 +209,7 @@ class QuestionMissed(EventPayload):
     event_type: ClassVar[str] = "session.question_missed"
 
     message_id: Identifier
-    question: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    question: Written
     source: MissedQuestionSource
     node: str | None = Field(default=None, max_length=200, description="Workflow node.")
 
@@ -322,5 +323,5 @@ class CommentAdded(EventPayload):
     event_type: ClassVar[str] = "session.comment_added"
 
     comment_id: Identifier
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    text: Written
     reason: NonBlank | None = None

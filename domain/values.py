@@ -19,13 +19,36 @@ from pydantic import (
     Field,
     NonNegativeInt,
     StringConstraints,
+    ValidationInfo,
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
 # Text a person must actually write (a reason, a tag): surrounding blanks do not count.
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+# The validation context of a stored event's payload as it is decoded (``domain.registry``):
+# a rule on what may be written from now on must not make an event stored before it
+# unreadable, nor change what it says.
+STORED = {"stored": True}
+BLANK_MESSAGE = "must hold more than white space"
+
+
+def _not_blank(value: str, info: ValidationInfo) -> str:
+    if value.isspace() and not (info.context or {}).get("stored"):
+        raise PydanticCustomError("blank", BLANK_MESSAGE)
+    return value
+
+
+# Refused when new if it is only white space, and kept as sent otherwise (an id or a
+# question is not trimmed: the ledger records what it was told).
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_not_blank)
+]
+MAX_TEXT_CHARS = 20_000
+Written = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)
+]
 
 
 def utc(value: datetime) -> datetime:
