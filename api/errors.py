@@ -38,6 +38,8 @@ LOCATION_KINDS = frozenset({"body", "query", "path", "header"})
 
 # Pydantic's error types for a body that is not a JSON object at all (none, an array, text).
 NOT_AN_OBJECT = frozenset({"missing", "model_attributes_type", "model_type", "dict_type"})
+# An item of a tagged union (an event) whose tag is unknown or missing.
+DISCRIMINATOR_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
 
 
 def _field_path(location: tuple) -> str:
@@ -60,6 +62,9 @@ def _problem(error: dict) -> dict[str, str]:
         return {"field": "body", "message": f"invalid JSON at character {location[-1]}: {reason}"}
     if location == ("body",) and error["type"] in NOT_AN_OBJECT:
         return {"field": "body", "message": "a JSON object body is required"}
+    if error["type"] in DISCRIMINATOR_ERRORS:
+        # Pydantic names the item; the field at fault is its discriminator (``type``).
+        location = (*location, error["ctx"]["discriminator"].strip("'"))
     return {"field": _field_path(location), "message": error["msg"]}
 
 

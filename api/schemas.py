@@ -28,6 +28,7 @@ from domain.events import (
     catalog,
     payload_class,
 )
+from domain.session import STREAM_TYPE as SESSION_STREAM
 from domain.values import Identifier, ReportedInstant
 
 START_META_FIELDS = frozenset({"session_id", "event_id", "occurred_at"})
@@ -55,7 +56,12 @@ def _event_item_model(payload_type: type[EventPayload]) -> type[BaseModel]:
     )
 
 
-EVENT_ITEM_MODELS = tuple(_event_item_model(cls) for cls in catalog().values())
+# Only a session's own events: a missed-question status or a rules version has a route of
+# its own, and sent here it is refused by pydantic as a type this route does not take,
+# naming ``events.N.type``.
+EVENT_ITEM_MODELS = tuple(
+    _event_item_model(cls) for cls in catalog().values() if cls.stream_type == SESSION_STREAM
+)
 EventItem = Annotated[Union[EVENT_ITEM_MODELS], Field(discriminator="type")]  # noqa: UP007
 
 
