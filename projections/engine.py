@@ -46,6 +46,11 @@ ANY_PROJECTION = "*"
 STREAM_ORDER = "stream"
 GLOBAL_ORDER = "global"
 LOG_CHUNK = 5000
+# The open parked events, of one read model (``p``) and one workspace (``w``) when given.
+OPEN_PARKED = (
+    "WHERE retried_at IS NULL AND (%(p)s::text IS NULL OR projection = %(p)s)"
+    " AND (%(w)s::text IS NULL OR workspace_id = %(w)s)"
+)
 
 
 class EventSource(Protocol):
@@ -185,26 +190,29 @@ class ProjectionEngine:
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO parked_events (projection, position, stream_id, version, event_type,"
-                " error, raw) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                " workspace_id, error, raw) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     projection,
                     event.position if event else position,
                     event.stream_id if event else None,
                     event.version if event else None,
                     event.type if event else None,
+                    event.workspace_id if event else None,
                     error,
                     raw,
                 ),
             )
 
-    def retry_parked(self, projection: str | None = None) -> tuple[int, int]:
-        """Apply open parked events again (after a fix); return (applied, still parked)."""
+    def retry_parked(
+        self, projection: str | None = None, *, workspace: str | None = None
+    ) -> tuple[int, int]:
+        """Apply open parked events again (after a fix); return (applied, still parked).
+        ``workspace``: only that workspace's (None: all, undecodable messages included)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT id, projection, stream_id, version, raw FROM parked_events"
-                " WHERE retried_at IS NULL AND (%(p)s::text IS NULL OR projection = %(p)s)"
+                f"SELECT id, projection, stream_id, version, raw FROM parked_events {OPEN_PARKED}"
                 " ORDER BY stream_id, version, id",
-                {"p": projection},
+                {"p": projection, "w": workspace},
             ).fetchall()
         fixed = [row[0] for row in rows if self._retry(row[1], row[2], row[3], row[4])]
         if fixed:

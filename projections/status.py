@@ -8,6 +8,8 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict
 
+from projections.engine import OPEN_PARKED
+
 
 class ReadModelStatus(BaseModel):
     """Also the API's answer (``GET /v1/projections``), so it is a pydantic model."""
@@ -62,16 +64,20 @@ def read_model_status(
 
 
 def parked_events(
-    conn: Connection, *, projection: str | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    projection: str | None = None,
+    workspace: str | None = None,
+    limit: int = 100,
 ) -> list[ParkedEvent]:
+    """The open parked events, oldest first; ``workspace``: only that workspace's (None: all,
+    undecodable messages included, as an operator sees them)."""
     rows = (
         conn.cursor(row_factory=dict_row)
         .execute(
             "SELECT id, projection, position, stream_id::text AS stream_id, version, event_type,"
-            " error, parked_at"
-            " FROM parked_events WHERE retried_at IS NULL"
-            " AND (%(p)s::text IS NULL OR projection = %(p)s) ORDER BY id LIMIT %(limit)s",
-            {"p": projection, "limit": limit},
+            f" error, parked_at FROM parked_events {OPEN_PARKED} ORDER BY id LIMIT %(limit)s",
+            {"p": projection, "w": workspace, "limit": limit},
         )
         .fetchall()
     )

@@ -183,8 +183,10 @@ def parked(
     projection: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ParkedEvent]:
+    """This workspace's open parked events, oldest first. A message that did not decode
+    belongs to no workspace: operators see it with `ledger parked list`."""
     with ledger.pool.connection() as conn:
-        rows = parked_events(conn, projection=projection, limit=limit)
+        rows = parked_events(conn, projection=projection, workspace=who.workspace_id, limit=limit)
     return rows
 
 
@@ -192,6 +194,7 @@ def parked(
 def retry(
     ledger: LedgerDep, who: Admin, projection: Annotated[str | None, Query()] = None
 ) -> RetryOut:
+    """Apply this workspace's open parked events again (after a fix)."""
     engine = ProjectionEngine(ledger.pool, streaming_projections(ledger.store), ledger.store)
-    applied, still = engine.retry_parked(projection)
+    applied, still = engine.retry_parked(projection, workspace=who.workspace_id)
     return RetryOut(applied=applied, still_parked=still)

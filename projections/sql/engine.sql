@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS parked_events (
     retried_at  timestamptz
 );
 CREATE INDEX IF NOT EXISTS parked_events_open ON parked_events (projection) WHERE retried_at IS NULL;
+-- The workspace of the parked event, so that an admin's API key shows only its own; null for a
+-- message that did not decode (and for rows parked before the column): operators only.
+ALTER TABLE parked_events ADD COLUMN IF NOT EXISTS workspace_id text;
 
 -- Live stream processors: a row per worker process, stamped when faust assigned it
 -- partitions (how `ledger up` knows a worker is really consuming, and `ledger status` shows it).

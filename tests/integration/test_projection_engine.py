@@ -19,6 +19,7 @@ from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
 from projections.engine import ProjectionEngine
 from projections.registry import all_projections, read_model_schema
+from projections.status import parked_events
 from tests.builders import REVIEWER, SessionScript
 
 # Bookkeeping that legitimately differs between two builds, or is not a read model.
@@ -246,6 +247,36 @@ def test_a_poison_event_is_parked_for_its_read_model_only_and_retried_after_a_fi
     with psycopg.connect(database_url) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM fragile ORDER BY 1")]
     assert versions == [1, 2, 3, 4]
+    ledger.close()
+
+
+def test_parked_events_are_listed_and_retried_per_workspace(database_url):
+    """An admin's key sees and retries its own workspace's parked events only; an operator
+    (no workspace) sees them all, and a message that did not decode belongs to none."""
+    ours = SessionScript(workspace="ours").start().say("poison")
+    theirs = SessionScript(workspace="theirs").start().say("poison")
+    ledger = Ledger(database_url, [*ours.events, *theirs.events])
+    fragile = Fragile()
+    apply_schema(database_url, fragile.schema())
+    engine = ProjectionEngine(ledger.pool, [fragile], ledger.store)
+    engine.apply_batch(ledger.store.read_log(0, 100))
+    engine.park("fragile", "undecodable message", raw=b"{", position=None)
+
+    def listed(workspace):
+        with psycopg.connect(database_url) as conn:
+            rows = parked_events(conn, workspace=workspace)
+        return sorted((row.stream_id or "", row.error == "undecodable message") for row in rows)
+
+    assert listed("ours") == [(str(ours.id), False)]
+    assert listed("theirs") == [(str(theirs.id), False)]
+    assert listed(None) == sorted([("", True), *listed("ours"), *listed("theirs")])
+    Fragile.broken = False
+    try:
+        assert engine.retry_parked(workspace="ours") == (1, 0)
+    finally:
+        Fragile.broken = True
+    assert listed("ours") == []
+    assert listed("theirs") == [(str(theirs.id), False)]
     ledger.close()
 
 
