@@ -91,6 +91,8 @@ class Rebuildable:
     name: str
     tables: tuple[str, ...]
     build: Callable[[str, dict[str, str], WorkspaceRules], Projection]
+    # False for a read model no rule changes (its generations still record the versions).
+    takes_rules: bool = True
 
 
 def _session_list(name: str, tables: dict[str, str], rules: WorkspaceRules) -> Projection:
@@ -124,7 +126,7 @@ REBUILDABLE = {
         Rebuildable("session_list", ("session_list", "asr_metrics"), _session_list),
         Rebuildable("missed_questions", MISSED_QUESTION_TABLES, _missed_questions),
         Rebuildable("leads", LEAD_TABLES, _leads),
-        Rebuildable("audit_trail", ("audit_trail",), _audit_trail),
+        Rebuildable("audit_trail", ("audit_trail",), _audit_trail, takes_rules=False),
     )
 }
 # Every table of a read model (asr_metrics, lead_members) is rebuilt with that read model.

@@ -16,7 +16,7 @@ from domain.envelope import Actor
 from domain.rules import RuleSet
 from domain.rules_events import PublishedRules, diff_rules, published_rules
 from domain.values import NonBlank
-from projections.generations import Generations
+from projections.generations import REBUILDABLE, Generations
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=ERRORS)
 FromVersion = Annotated[int, Query(alias="from", ge=0, description="Rules version before.")]
@@ -35,7 +35,13 @@ class RulesOut(RulesVersionOut):
 
 
 class RulesListOut(BaseModel):
-    live_version: int = Field(description="The version the live read models are built under.")
+    live_version: int = Field(
+        description="The version the live session list (and ASR metrics) is built under."
+    )
+    live_versions: dict[str, int] = Field(
+        description="Per read model, the version its live generation is built under: each is"
+        " rebuilt and switched on its own, so they may differ (audit_trail takes no rules)."
+    )
     versions: list[RulesVersionOut]
 
 
@@ -93,9 +99,14 @@ def _rules_out(published: PublishedRules) -> RulesOut:
 
 @router.get("", response_model=RulesListOut, summary="Every version: who published it, when, why")
 def list_rules(ledger: LedgerDep, who: Viewer) -> RulesListOut:
-    live = Generations(ledger.pool).live("session_list").rules_version(who.workspace_id)
+    generations = Generations(ledger.pool)
+    live = {
+        name: generations.live(name).rules_version(who.workspace_id)
+        for name, spec in REBUILDABLE.items()
+        if spec.takes_rules
+    }
     versions = [RulesVersionOut(**vars(v)) for v in _book(ledger).versions(who.workspace_id)]
-    return RulesListOut(live_version=live, versions=versions)
+    return RulesListOut(live_version=live["session_list"], live_versions=live, versions=versions)
 
 
 @router.post(

@@ -199,6 +199,11 @@ def test_leads_rebuilt_under_rules_without_phone_merging_are_split_after_the_swi
 
     wait_for(live, what="the leads generation without phone merging switched in")
     assert leads() == sorted(({s} for s in sessions), key=min)
+    # Only leads was switched to the new version: the rules list says so per read model.
+    listed = client.get("/v1/rules").json()
+    assert listed["live_versions"]["leads"] == version
+    assert listed["live_versions"]["session_list"] == listed["live_version"] < version
+    assert set(listed["live_versions"]) == {"session_list", "missed_questions", "leads"}
 
 
 def test_a_shadow_kept_for_a_what_if_is_cancelled_by_its_generation(client):

@@ -107,6 +107,17 @@ export async function render(root, { params }) {
   const detail = h("div.rule-detail#rule-detail");
   const actionOut = h("div.action-out");
 
+  // Each read model is rebuilt and switched on its own: which are live under a version.
+  const liveUnder = (version) => Object.entries(list.live_versions)
+    .filter(([, live]) => live === version).map(([name]) => name);
+  const allLive = Object.keys(list.live_versions).length;
+  function liveBadge(version, all) {
+    const names = liveUnder(version);
+    if (!names.length) return null;
+    const text = names.length === allLive ? all : `live: ${names.join(", ")}`;
+    return h("span.status", { "data-status": "live", title: names.join(", ") }, text);
+  }
+
   function drawVersions() {
     clear(versionBody).append(...[...versions].reverse().map((v) => h("tr", {
       "data-version": v.version, tabindex: 0, class: v.version === selected ? "selected" : null,
@@ -114,7 +125,7 @@ export async function render(root, { params }) {
       onkeydown: (e) => { if (e.key === "Enter") selectVersion(v.version); },
     },
     h("td.num", h("strong", `v${v.version}`)),
-    h("td", v.version === list.live_version ? h("span.status", { "data-status": "live" }, "live") : ""),
+    h("td", liveBadge(v.version, "live") || ""),
     h("td", v.published_at ? fmtTime(v.published_at, { seconds: true }) : h("span.muted", "built in")),
     h("td", { title: v.actor ? `${v.actor.kind} ${v.actor.id}` : "" }, actorName(v.actor)),
     h("td", v.reason || h("span.muted", "—")))));
@@ -141,7 +152,7 @@ export async function render(root, { params }) {
     append(clear(detail),
       h("div.toolbar",
         h("h2", `Version ${v.version}`),
-        v.version === list.live_version ? h("span.status", { "data-status": "live" }, "live read models") : null,
+        liveBadge(v.version, "live read models"),
         h("span.spacer"),
         canRebuild ? modelPicker : null,
         canRebuild ? adminButton(`Rebuild under version ${v.version}`, { id: "rebuild-button", "data-action": "rebuild" }, () => rebuild(v.version, modelPicker.value)) : null),
@@ -274,7 +285,7 @@ export async function render(root, { params }) {
   root.append(
     h("div.rules-grid",
       h("section.panel#rule-versions", h("h3", "Versions"),
-        h("p.muted", `The live read models are built under v${list.live_version}. Click a version to see its rules.`),
+        h("p.muted", `The live read models are built under ${Object.entries(list.live_versions).map(([name, v]) => `${name} v${v}`).join(", ")}. Click a version to see its rules.`),
         h("table.list#versions-table", h("thead", h("tr", ["Version", "", "Published", "By", "Why"].map((c) => h("th", c)))), versionBody)),
       h("section.panel", detail)),
     h("section.panel#rules-compare", h("h3", "Compare versions"),
