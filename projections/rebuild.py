@@ -231,6 +231,8 @@ class Rebuild:
             batches.drain()  # stopped: what was handed out is recorded as applied
         final = self.generations.get(generation.projection, generation.generation)
         if final.status in (SHADOW, LIVE):
+            # As recorded: the catch-up (transaction F) applied events ``done`` never saw.
+            done = final.events_done
             rate = (done - done_at_start) / max(time.monotonic() - started, 1e-6)
             self.on_progress(
                 RebuildProgress(final.generation, final.position, final.position, done, rate)

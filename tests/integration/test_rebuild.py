@@ -162,6 +162,21 @@ def test_the_switch_over_loses_no_event_while_the_stream_processor_keeps_applyin
     assert len(ledger.rows("session_list")) > 30
 
 
+def test_the_last_progress_counts_the_events_the_catch_up_applied(ledger):
+    """Within ``catch_up_distance`` of the head from the start, every event is applied by the
+    catch-up transaction: the last progress reported says so, as the generation records."""
+    for _ in range(5):
+        ledger.ingest_lead()
+    reported = []
+    rebuild = Rebuild(
+        ledger.pool, ledger.store, catch_up_distance=10**6, on_progress=reported.append
+    )
+    shadow = rebuild.run(rebuild.start("session_list", None))
+    events = len(ledger.store.read_log(0, 10_000))
+    assert shadow.events_done == events > 0
+    assert (reported[-1].events_done, reported[-1].position) == (events, shadow.position)
+
+
 def test_a_second_driver_of_the_same_generation_is_refused(ledger):
     ledger.ingest_lead()
     rebuild = Rebuild(ledger.pool, ledger.store)
