@@ -242,6 +242,23 @@ def test_malformed_json_says_where_and_why(client):
     assert error["message"].startswith("invalid JSON at character 12: ")
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"agent_id": "caf\xe9", "channel": "web"}', "body"),
+        (b'{"agent_id": "a", "channel": "web", "agent_id": "b"}', "agent_id"),
+        (b'{"agent_id": " ", "channel": "web"}', "agent_id"),
+    ],
+)
+def test_a_body_read_more_than_one_way_or_blank_is_refused_and_stores_nothing(client, body, field):
+    """Not UTF-8, a key named twice, an agent id of white space: 422 naming it, no session."""
+    session_id = str(uuid.uuid4())
+    body = body.replace(b'"channel"', f'"session_id": "{session_id}", "channel"'.encode())
+    answer = client.post("/v1/sessions", content=body, headers={"content-type": "application/json"})
+    refused(answer, 422, "validation_error", field)
+    assert stored_count(client, session_id) == 0
+
+
 def test_a_previous_value_mismatch_shows_json_values(client, group_id):
     session_id = client.start_session()["session_id"]
     stale = client.post(
