@@ -97,6 +97,9 @@ class RequestGuard:
 
 NOT_UTF8_REASON = "the body is not UTF-8 (JSON must be)"
 DUPLICATE_KEY_REASON = "the key appears more than once in its object"
+# Python's parser gives up some hundreds of levels down (its recursion limit); FastAPI then
+# answered a bare 400, and every check here would have failed the same way.
+TOO_DEEP_REASON = "the body is nested too deeply to be read"
 
 
 def _unreadable(body: bytes) -> tuple[str, str] | None:
@@ -115,11 +118,20 @@ def _unreadable(body: bytes) -> tuple[str, str] | None:
     try:
         json.loads(text, object_pairs_hook=_refusing_duplicates)
     except _DuplicateKey:
-        field = _duplicate_key_path(json.loads(text, object_pairs_hook=_Pairs), ())
-        return field, f"{field}: {DUPLICATE_KEY_REASON}"
+        return _duplicate_key_problem(text)
+    except RecursionError:
+        return "body", TOO_DEEP_REASON
     except ValueError:
         return None
     return None
+
+
+def _duplicate_key_problem(text: str) -> tuple[str, str]:
+    try:
+        field = _duplicate_key_path(json.loads(text, object_pairs_hook=_Pairs), ())
+    except RecursionError:  # parsed once, but the walk adds frames of its own
+        return "body", TOO_DEEP_REASON
+    return field, f"{field}: {DUPLICATE_KEY_REASON}"
 
 
 class _DuplicateKey(Exception):
@@ -228,7 +240,7 @@ def _path_in_json(body: bytes, character: re.Pattern[str]) -> str | None:
     JSON answer, which cannot hold a lone surrogate either."""
     try:
         return _path_to(character, json.loads(body), ())
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

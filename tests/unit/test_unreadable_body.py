@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.limits import DUPLICATE_KEY_REASON, NOT_UTF8_REASON, _unreadable
+from api.limits import (
+    DUPLICATE_KEY_REASON,
+    NOT_UTF8_REASON,
+    NUL_REASON,
+    TOO_DEEP_REASON,
+    _unreadable,
+)
 
 JSON = {"content-type": "application/json"}
 
@@ -44,6 +50,29 @@ def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(guarded, body, byte):
 def test_a_key_named_twice_in_one_object_is_a_422_naming_its_path(guarded, body, field):
     answer = guarded.post("/", content=body, headers=JSON)
     _refused(answer, field, f"{field}: {DUPLICATE_KEY_REASON}")
+
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * DEEP + b"]" * DEEP,
+        b'{"a":' * DEEP + b"1" + b"}" * DEEP,
+        b'{"a": 1, "a": ' + b"[" * DEEP + b"]" * DEEP + b"}",
+    ],
+)
+def test_a_body_nested_too_deeply_to_read_is_a_422_naming_the_body(guarded, body):
+    """Python's parser gives up at its recursion limit: said, not a 500 or a bare 400."""
+    _refused(guarded.post("/", content=body, headers=JSON), "body", TOO_DEEP_REASON)
+
+
+def test_a_nul_deep_down_is_still_refused_without_a_field(guarded):
+    body = b"[" * DEEP + b'"\\u0000"' + b"]" * DEEP
+    answer = guarded.post("/", content=body, headers=JSON)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["message"] == NUL_REASON
 
 
 @pytest.mark.parametrize(
