@@ -17,12 +17,12 @@ from api.auth import ApiKey, ApiKeys, CachedKeys, Role, RoleNotGranted, Unauthen
 from api.commands import Caller, SessionCommands, StreamCommands
 from api.consistency import ReadModelProgress, Window
 from api.queries import SessionQueries
-from infra.database import apply_schema, create_pool
+from infra.database import create_pool
 from infra.event_store import EventStore
 from infra.settings import Settings
 from projections.generations import REBUILDABLE, Generations, live_generation
 from projections.rebuild import BackgroundRebuilds
-from projections.registry import all_projections, read_model_schema
+from projections.registry import all_projections, apply_read_model_schema
 
 __all__ = ["Admin", "Ingest", "Ledger", "LedgerDep", "Reviewer", "Role", "Viewer", "require"]
 
@@ -50,7 +50,7 @@ class Ledger:
         self.database_url = database_url
         self.store = EventStore(database_url, pool_size=settings.db_pool_size)
         self.store.create_schema()
-        apply_schema(database_url, read_model_schema())
+        apply_read_model_schema(database_url)
         self.pool = create_pool(database_url, size=settings.db_pool_size, name="api-queries")
         self.commands = SessionCommands(self.store, max_retries=settings.max_append_retries)
         self.streams = StreamCommands(self.store, max_retries=settings.max_append_retries)

@@ -27,14 +27,14 @@ from faust.types import EventT
 
 from domain.envelope import Envelope
 from infra.broker import POSITION_HEADER, bootstrap_servers, ensure_topic
-from infra.database import apply_schema, create_pool, warn_about_server
+from infra.database import create_pool, warn_about_server
 from infra.event_store import EventStore
 from infra.gc_tuning import tune_garbage_collection
 from infra.logging import configure_logging, get_logger
 from infra.processes import exit_with_parent
 from infra.settings import Settings, get_settings
 from projections.engine import ANY_PROJECTION, TRANSIENT, ProjectionEngine
-from projections.registry import read_model_schema, streaming_projections
+from projections.registry import apply_read_model_schema, streaming_projections
 
 log = get_logger("consumers.worker")
 MAX_RETRY_WAIT = 2.0  # seconds between attempts while PostgreSQL is away
@@ -302,7 +302,7 @@ def run_worker(settings: Settings, *, bootstrap: str, database_url: str) -> None
 
     # The topic must exist before the consumer subscribes, or the first join is wasted.
     ensure_topic(bootstrap, settings.topic, settings.topic_partitions)
-    apply_schema(database_url, read_model_schema())
+    apply_read_model_schema(database_url)
     warn_about_server(database_url)
     app = create_worker_app(settings, bootstrap=bootstrap, database_url=database_url)
     tune_garbage_collection()

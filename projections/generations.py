@@ -184,6 +184,19 @@ COLUMNS = (
 )
 
 
+def dropped_originals(conn: Connection) -> list[str]:
+    """The read models whose original tables (generation 1) were dropped; none before the
+    registry exists."""
+    (registry,) = conn.execute("SELECT to_regclass('read_model_generations')").fetchone()
+    if registry is None:
+        return []
+    rows = conn.execute(
+        "SELECT projection FROM read_model_generations WHERE generation = 1 AND status = %s",
+        (DROPPED,),
+    ).fetchall()
+    return [projection for (projection,) in rows]
+
+
 def registry_schema() -> list[str]:
     """The registry, and generation 1 of every rebuildable read model: the original tables."""
     seeds = [

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import psycopg
+
 from domain.rules import DEFAULT_RULES
+from infra.database import apply_schema, schema_lock
 from projections.asr_metrics import AsrMetrics
 from projections.audit_trail import AuditTrailProjection
 from projections.engine import EventSource, Projection, schema_sql
-from projections.generations import REBUILDABLE, LiveProjections, registry_schema
+from projections.generations import (
+    REBUILDABLE,
+    LiveProjections,
+    dropped_originals,
+    registry_schema,
+)
 from projections.leads import LeadsProjection
 from projections.missed_questions import MissedQuestionsProjection
 from projections.session_list import SessionListProjection
@@ -31,8 +39,21 @@ def streaming_projections(source: EventSource) -> LiveProjections:
     return LiveProjections(fixed, source)
 
 
-def read_model_schema() -> list[str]:
+def read_model_schema(without: frozenset[str] = frozenset()) -> list[str]:
+    """The DDL of the engine, of every read model's original tables (generation 1) but those
+    of the read models named in ``without``, and of the generations' registry."""
     scripts = [schema_sql("engine.sql")]
     for projection in all_projections():
-        scripts.extend(projection.schema())
+        if projection.name not in without:
+            scripts.extend(projection.schema())
     return [*scripts, *registry_schema()]
+
+
+def apply_read_model_schema(url: str) -> None:
+    """``read_model_schema`` applied to the database at ``url``, but for the original tables
+    of a read model whose generation 1 was dropped (retired by a switch, then dropped): every
+    process start and CLI command applies the schema, and re-created them empty."""
+    with schema_lock(url):
+        with psycopg.connect(url, autocommit=True) as conn:
+            dropped = frozenset(dropped_originals(conn))
+        apply_schema(url, read_model_schema(dropped), locked=True)

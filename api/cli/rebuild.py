@@ -56,14 +56,14 @@ class RebuildBar(Progress):
 
 
 def _resources(settings: Settings):
-    from infra.database import apply_schema, create_pool
+    from infra.database import create_pool
     from infra.event_store import EventStore
-    from projections.registry import read_model_schema
+    from projections.registry import apply_read_model_schema
 
     url = database_url(settings)
     store = EventStore(url, pool_size=2, group_commit=False)
     store.create_schema()
-    apply_schema(url, read_model_schema())
+    apply_read_model_schema(url)
     return store, create_pool(url, size=3, name="rebuild")
 
 

@@ -21,6 +21,7 @@ from domain.identity import lead_id_for_session, missed_question_group_id
 from domain.rules import LeadIdentifier, RuleSet
 from projections.generations import REBUILDABLE, Generations, UnknownReadModel, rebuildable
 from projections.rebuild import Rebuild
+from projections.registry import apply_read_model_schema
 from tests.builders import REVIEWER, SessionScript
 from tests.integration.test_rebuild import WORKSPACE, Ledger
 from tests.review_builders import status_changes
@@ -224,6 +225,25 @@ def test_dropping_a_generation_drops_all_its_tables_and_bookkeeping(ledger, name
                 f"SELECT count(*) FROM {bookkeeping} WHERE projection = %s", (shadow.key,)
             ).fetchone()
             assert left == (0,)
+
+
+@pytest.mark.parametrize("name", [*REVIEW_MODELS, "session_list"])
+def test_original_tables_dropped_after_a_switch_are_not_created_again(ledger, name):
+    """Every process start and CLI command applies the read models' schema: once generation
+    1 was switched out and dropped, its tables stay gone, and the others' stay."""
+    conversation(ledger, 0, phone=UK_PHONE)
+    ledger.stream()
+    rebuild = Rebuild(ledger.pool, ledger.store)
+    rebuild.run(rebuild.start(name, None), switch=True)
+    Generations(ledger.pool).drop(name, 1)
+
+    apply_read_model_schema(ledger.url)
+
+    with psycopg.connect(ledger.url) as conn:
+        for spec in REBUILDABLE.values():
+            for table in spec.tables:
+                exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
+                assert exists == (spec.name != name), table
 
 
 def test_each_table_resolves_to_the_read_model_it_is_rebuilt_with():
