@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
@@ -571,5 +571,15 @@ def _check_same_event(stream_id: UUID, item: NewEvent, stored: Envelope, caller:
         )
 
 
-def new_session_id() -> UUID:
-    return uuid4()
+# Session ids of starts that name their event but not their session (see ``new_session_id``).
+STARTED_BY_EVENT_NAMESPACE = UUID("9a3f4c2e-5b7d-4e1a-8c6f-0d2b7e9a1c54")
+
+
+def new_session_id(workspace_id: str, event_id: UUID | None = None) -> UUID:
+    """The id of a session started without one: random, unless the start names its event.
+    Then it is derived from the workspace and the event id, so that a retry of the start
+    (whose first answer was lost) reaches the same session and is answered as a duplicate,
+    with the session's id, instead of starting a second session that the event id refuses."""
+    if event_id is None:
+        return uuid4()
+    return uuid5(STARTED_BY_EVENT_NAMESPACE, f"{workspace_id}\x1f{event_id}")

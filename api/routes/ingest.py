@@ -58,7 +58,8 @@ def _answer(result: AppendResult) -> AppendResponse:
 )
 async def start_session(body: StartSessionRequest, ledger: LedgerDep, who: Ingest) -> Response:
     item = NewEvent(body.payload(), body.event_id, body.occurred_at)
-    result = await ledger.commands.start_in_loop(body.session_id or new_session_id(), item, who)
+    session_id = body.session_id or new_session_id(who.workspace_id, body.event_id)
+    result = await ledger.commands.start_in_loop(session_id, item, who)
     return append_json(result)
 
 

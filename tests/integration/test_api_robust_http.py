@@ -184,6 +184,20 @@ def test_another_workspace_retrying_a_known_event_id_finds_no_session(client):
     refused(outsider.post(f"/v1/sessions/{session_id}/tags", json=tag), 404, "not_found", None)
 
 
+def test_a_start_retried_by_its_event_id_alone_is_a_duplicate_of_the_same_session(client):
+    """The README's start names no session id: a client whose first answer was lost learns
+    the session from the retry (before, the retry drew a new id and was a 409)."""
+    start = {"agent_id": "a", "channel": "web", "event_id": str(uuid.uuid4())}
+    first = client.post("/v1/sessions", json=start)
+    again = client.post("/v1/sessions", json=start)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json() == {**first.json(), "duplicate": True}
+    other_agent = client.post("/v1/sessions", json={**start, "agent_id": "b"})
+    refused(other_agent, 409, "event_id_reused", "event_id")
+    outsider = client.as_role(OTHER_WORKSPACE).post("/v1/sessions", json=start)
+    refused(outsider, 409, "event_id_reused", "event_id")
+
+
 def test_a_retry_with_another_occurred_at_reuses_the_event_id(client):
     session_id = client.start_session()["session_id"]
     said = message("hi", event_id=str(uuid.uuid4()), occurred_at="2026-03-02T09:30:00Z")
