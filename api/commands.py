@@ -331,6 +331,10 @@ class SessionCommands:
             return None
         except EventIdTaken:
             return None
+        except DomainError:
+            if _stored_any(self.store, fresh):
+                return None  # the next try answers it as the duplicate it is
+            raise
         self.cache.keep(session)
         return _recorded(session_id, items, stored, pending, positions)
 
@@ -456,8 +460,14 @@ class StreamCommands:
                 return AppendResult(stream_id, [stored[item.event_id]], True)
             history = self.store.read_stream(stream_id)
             _check_workspace(stream_id, history[:1], caller)
-            _check_stream_version(stream_id, len(history), expected_version)
-            envelope = self._seal(stream_id, history, decide(history, item.payload), item, caller)
+            try:
+                _check_stream_version(stream_id, len(history), expected_version)
+                decided = decide(history, item.payload)
+            except DomainError:
+                if _stored_any(self.store, [item]):
+                    continue  # stored since it was looked up: see SessionCommands._stored_since
+                raise
+            envelope = self._seal(stream_id, history, decided, item, caller)
             try:
                 (position,) = self.store.append([envelope])
             except StreamVersionTaken:
@@ -573,6 +583,16 @@ def _check_same_event(stream_id: UUID, item: NewEvent, stored: Envelope, caller:
 
 # Session ids of starts that name their event but not their session (see ``new_session_id``).
 STARTED_BY_EVENT_NAMESPACE = UUID("9a3f4c2e-5b7d-4e1a-8c6f-0d2b7e9a1c54")
+
+
+def _stored_any(store: EventStore, items: Sequence[NewEvent]) -> bool:
+    """Whether an event id of ``items`` is stored now, though it was not when the request
+    was first looked up: a copy of the request (a retry sent to another API process)
+    committed in between, and the stream, read after it, refuses the copy's events as
+    already there (a message id already recorded) or at another version. That refusal is
+    not the answer: trying again finds the events stored and answers with them."""
+    supplied = [item.event_id for item in items if item.event_id is not None]
+    return bool(supplied) and bool(store.find_events(supplied))
 
 
 def new_session_id(workspace_id: str, event_id: UUID | None = None) -> UUID:

@@ -9,9 +9,15 @@ import itertools
 import threading
 import uuid
 
-from api.commands import IN_LOOP_MAX_EVENTS, NewEvent, SessionCommands
+from api.commands import (
+    IN_LOOP_MAX_EVENTS,
+    NewEvent,
+    SessionCommands,
+    StreamCommands,
+    decide_missed_question_status,
+)
 from domain.errors import VersionConflict
-from domain.events import SessionStarted
+from domain.events import MissedQuestionStatusChanged, SessionStarted
 from tests.integration.test_event_store import CALLER, said, started
 
 
@@ -155,3 +161,51 @@ def test_an_append_cancelled_while_committing_leaves_the_session_consistent(stor
     assert result.version == len(history) and len(history) in (2, 3)
     assert [e.version for e in history] == list(range(1, len(history) + 1))
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(history))
+
+
+class CopyCommitsAfterTheLookup:
+    """The event store as one API process sees it while another process commits a copy of
+    the same request right after this one looked the request's event ids up."""
+
+    def __init__(self, store, commit_the_copy) -> None:
+        self._store, self._commit_the_copy, self.copies = store, commit_the_copy, []
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def find_events(self, event_ids):
+        found = self._store.find_events(event_ids)
+        if not self.copies:
+            self.copies.append(self._commit_the_copy())
+        return found
+
+
+def test_a_retry_another_process_stores_between_the_lookup_and_the_read_is_a_duplicate(store):
+    """The stream, read after the copy committed, refuses the message id as already
+    recorded: the answer must be the duplicate, not that refusal."""
+    theirs = SessionCommands(store)
+    session_id = started(theirs)
+    item = said("once", uuid.uuid4())
+    seen = CopyCommitsAfterTheLookup(store, lambda: theirs.append(session_id, [item], CALLER))
+    result = SessionCommands(seen).append(session_id, [item], CALLER)
+    assert (seen.copies[0].duplicate, result.duplicate) == (False, True)
+    assert result.events == seen.copies[0].events
+    assert len(store.read_stream(session_id)) == 2
+
+
+def test_a_status_retried_on_another_process_meanwhile_is_a_duplicate(store):
+    """The same race on a missed-question group: the copy's status makes the request's
+    ``previous`` look stale."""
+    group_id = uuid.uuid4()
+    item = NewEvent(
+        MissedQuestionStatusChanged(status="resolved", previous=None, reason="answered"),
+        uuid.uuid4(),
+    )
+
+    def status(commands: StreamCommands):
+        return commands.append(group_id, item, CALLER, decide_missed_question_status)
+
+    seen = CopyCommitsAfterTheLookup(store, lambda: status(StreamCommands(store)))
+    result = status(StreamCommands(seen))
+    assert (seen.copies[0].duplicate, result.duplicate) == (False, True)
+    assert len(store.read_stream(group_id)) == 1
