@@ -98,8 +98,7 @@ class KeyAuth(HTTPBearer):
         presented = presented_key(request.headers)
         if not presented:
             raise Unauthenticated("an API key is required: Authorization: Bearer <key>")
-        keys = request.app.state.ledger.keys
-        key = keys.cached(presented) or await run_in_threadpool(keys.authenticate, presented)
+        key = await active_key(request.app.state.ledger.keys, presented)
         if key is None:
             raise Unauthenticated("the API key is unknown or revoked")
         return key
@@ -126,6 +125,12 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     return headers.get("x-api-key") or None
+
+
+async def active_key(keys: CachedKeys, presented: str) -> ApiKey | None:
+    """The active key ``presented`` is, or None: a recently verified key from the cache
+    without leaving the event loop, any other looked up in the thread pool."""
+    return keys.cached(presented) or await run_in_threadpool(keys.authenticate, presented)
 
 
 def require(role: Role) -> RoleAuth:

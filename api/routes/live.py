@@ -29,7 +29,7 @@ from psycopg import sql
 from starlette.concurrency import run_in_threadpool
 
 from api.consistency import MAX_POSITION
-from api.deps import Ledger, LedgerDep, Viewer
+from api.deps import Ledger, LedgerDep, Viewer, active_key, presented_key
 from api.routes import ERRORS
 from infra.event_store import EVENTS_TABLE
 from projections.generations import live_table
@@ -122,9 +122,16 @@ def resumed_position(last_event_id: str | None) -> int | None:
 async def session_changes(
     request: Request, ledger: Ledger, workspace_id: str, cursor: int
 ) -> AsyncIterator[bytes]:
+    """The stream's lines, until the client goes or its key is revoked: the key is checked
+    again before each poll (from the key cache, which a revocation empties at once), so a
+    revoked key stops watching as its other requests stop, not when the connection drops."""
     yield b"retry: %d\n\n" % RECONNECT_MILLISECONDS
+    presented = presented_key(request.headers) or ""
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
+        if await active_key(ledger.keys, presented) is None:
+            yield b"event: unauthenticated\ndata: {}\n\n"
+            return
         changes, cursor, more = await run_in_threadpool(changes_after, ledger, workspace_id, cursor)
         for change in changes:
             yield change.sse()
@@ -145,7 +152,8 @@ async def session_changes(
         200: {
             "content": {"text/event-stream": {}},
             "description": "`event: session`, `id: <position>`, "
-            '`data: {"session_id", "version", "position"}`',
+            '`data: {"session_id", "version", "position"}`; once the key is revoked, '
+            "`event: unauthenticated` and the end of the stream",
         }
     },
 )

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from api.auth import Role
+from api.cli.keys import api_keys, issue_key
 from tests.helpers import OTHER_WORKSPACE, message
 
 pytestmark = pytest.mark.stack
@@ -101,3 +103,21 @@ def test_other_workspaces_changes_are_not_pushed(client):
 def test_the_stream_needs_a_key(client):
     with httpx.Client(base_url=str(client.base_url)) as anonymous:
         assert anonymous.get("/v1/sessions/stream").status_code == 401
+
+
+def test_a_revoked_keys_open_stream_ends_with_unauthenticated(client):
+    """Its other requests are refused at once; its open stream must stop watching too."""
+    url = client.stack.endpoints.database_url
+    issued = issue_key(url, client.stack.settings.workspace, Role.viewer, "revoked while live")
+    session_id = client.start_session()["session_id"]
+    viewer = client.anonymous()
+    with listening(viewer, authorization=f"Bearer {issued.secret}") as events:
+        written = client.append(session_id, message("before")).json()
+        wait_for_change(events, session_id, written["version"])
+        with api_keys(url) as keys:
+            keys.revoke(issued.key.id)
+        client.append(session_id, message("after"))
+        last = events.get(timeout=10)
+        while last["event"] == "session":  # changes projected before the revocation was seen
+            last = events.get(timeout=10)
+    assert (last["event"], last["data"]) == ("unauthenticated", {})
