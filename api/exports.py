@@ -398,12 +398,12 @@ def transcript_text(state: SessionState, zone: ZoneInfo) -> Iterator[str]:
 
 def _transcript_header(state: SessionState, zone: ZoneInfo) -> str:
     contact = state.contact
-    reachable = ", ".join(v for v in (contact.email, contact.phone) if v)
+    reachable = ", ".join(_one_line(v) for v in (contact.email, contact.phone) if v)
     lines = (
         f"Session {state.id}",
-        f"Agent: {state.agent_id or '-'}  Channel: {state.channel or '-'}"
+        f"Agent: {_one_line(state.agent_id or '-')}  Channel: {state.channel or '-'}"
         f"  Status: {state.status or '-'}",
-        f"Contact: {contact.name or '-'}" + (f" ({reachable})" if reachable else ""),
+        f"Contact: {_one_line(contact.name or '-')}" + (f" ({reachable})" if reachable else ""),
         f"Started: {_local(state.started_at, zone)}  Finished: {_local(state.finished_at, zone)}",
         f"Times are in {zone.key}.",
     )
@@ -411,15 +411,25 @@ def _transcript_header(state: SessionState, zone: ZoneInfo) -> str:
 
 
 def _transcript_entry(entry: TranscriptEntry, zone: ZoneInfo) -> str:
-    author = ROLE_LABELS[entry.author_role] + (f" ({entry.author})" if entry.author else "")
-    text = entry.text.replace("\r\n", "\n").replace("\n", "\n" + CONTINUATION)
+    author = ROLE_LABELS[entry.author_role]
+    if entry.author:
+        author += f" ({_one_line(entry.author)})"
+    # Every line break a reader may honour (str.splitlines': CR alone, NEL, U+2028, ...),
+    # not only LF: an unindented line could pass for an entry of its own.
+    text = ("\n" + CONTINUATION).join(entry.text.splitlines())
     lines = [f"[{_local(entry.occurred_at, zone)}] {author}: {text}"]
     if entry.attachments:
-        names = ", ".join(attachment.name for attachment in entry.attachments)
+        names = ", ".join(_one_line(attachment.name) for attachment in entry.attachments)
         lines.append(f"{CONTINUATION}(attachments: {names})")
     if entry.missed:
         lines.append(f"{CONTINUATION}(the agent missed this question)")
     return "\n".join(lines) + "\n"
+
+
+def _one_line(value: str) -> str:
+    """A value sent by a client (a contact's name), on the one line a transcript gives it:
+    with a line break in it, it could write lines that pass for the ledger's own."""
+    return " ".join(value.splitlines())
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:
