@@ -246,7 +246,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?[\d\s().]+")
 
 
-def cell_text(value: Any, zone: ZoneInfo) -> str:
+def cell_text(value: Any, zone: ZoneInfo, *, formula_safe: bool = True) -> str:
+    """A value as a cell's text; ``formula_safe``: text a spreadsheet would run as a formula
+    is prefixed (a CSV cell). An xlsx string cell is never run, so it keeps its text as is."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -256,10 +258,10 @@ def cell_text(value: Any, zone: ZoneInfo) -> str:
     if isinstance(value, datetime):
         return local_text(value, zone)
     if isinstance(value, list | tuple):
-        return "; ".join(cell_text(v, zone) for v in value)
+        return "; ".join(cell_text(v, zone, formula_safe=formula_safe) for v in value)
     if isinstance(value, dict):
         return orjson.dumps(value).decode()
-    return _neutralised(str(value))
+    return _neutralised(str(value)) if formula_safe else str(value)
 
 
 def _neutralised(text: str) -> str:
@@ -333,7 +335,7 @@ class _CellWriter:
             local = value.astimezone(self.zone).replace(tzinfo=None)
             self.sheet.write_datetime(row, column, local, self.date_format)
         else:
-            self.sheet.write_string(row, column, cell_text(value, self.zone))
+            self.sheet.write_string(row, column, cell_text(value, self.zone, formula_safe=False))
 
 
 def file_chunks(file: IO[bytes]) -> Iterator[bytes]:
