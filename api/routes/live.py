@@ -97,11 +97,15 @@ def newest_per_session(rows) -> list[SessionChange]:
 
 
 def start_cursor(ledger: Ledger, last_event_id: str | None) -> int:
+    """Where the stream starts: after the position the client was sent last, unless the
+    ledger has no such position (a tab kept from before the database was reset: it would
+    wait, silent, until the ledger grew past it); then, like a new client, from now."""
+    head = ledger.store.max_position()
     resume_after = resumed_position(last_event_id)
-    if resume_after is not None:
+    if resume_after is not None and resume_after <= head:
         return resume_after
     # From now on: everything the session list applied up to the ledger's head is history.
-    return ledger.progress.applied_through(PROJECTION, ledger.store.max_position())
+    return ledger.progress.applied_through(PROJECTION, head)
 
 
 def resumed_position(last_event_id: str | None) -> int | None:

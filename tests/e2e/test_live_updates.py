@@ -91,6 +91,16 @@ def test_last_event_id_resumes_after_a_position(client):
     assert event["data"]["position"] == written["position"]
 
 
+def test_a_last_event_id_past_the_ledgers_head_starts_from_now(client):
+    """A tab kept from before the database was reset: not silent until the ledger grows
+    past its position, but pushed the changes from now on, as a new client is."""
+    with listening(client, **{"Last-Event-ID": "1000000000000"}) as events:
+        session_id = client.start_session()["session_id"]
+        written = client.append(session_id, message("after the reset")).json()
+        event = wait_for_change(events, session_id, written["version"])
+    assert event["data"]["position"] == written["position"]
+
+
 def test_other_workspaces_changes_are_not_pushed(client):
     session_id = client.start_session()["session_id"]
     outsider = client.as_role(OTHER_WORKSPACE)
