@@ -16,7 +16,15 @@ from domain.rules import DEFAULT_RULES, RuleSet
 from projections.engine import EventSource
 from projections.generations import live_generation, live_table, rules_version
 
-LIST_COLUMNS = list(SessionListItem.model_fields)
+# ``lead_id`` is the leads read model's, not the list's: see ``_with_leads``.
+LIST_COLUMNS = [name for name in SessionListItem.model_fields if name != "lead_id"]
+# The lead each session belongs to now: its cluster's surviving lead (a merge re-points the
+# smaller cluster's members, and leaves one lead per cluster alive).
+LEADS_OF_SESSIONS = (
+    "SELECT m.session_id, l.lead_id FROM {members} m"
+    " JOIN {leads} l ON l.cluster_id = m.cluster_id AND l.merged_into IS NULL"
+    " WHERE m.session_id = ANY(%s) AND m.workspace_id = %s"
+)
 
 
 class SessionQueries:
@@ -72,7 +80,7 @@ class SessionQueries:
             now=datetime.now(UTC),
         )
         rows = _fetch(self.pool, built.statement, built.params)
-        items = [SessionListItem(**row) for row in rows[: query.limit]]
+        items = self._with_leads(workspace_id, rows[: query.limit])
         if len(rows) <= query.limit:
             return SessionPage(items=items, next_cursor=None)
         last = items[-1]
@@ -88,7 +96,27 @@ class SessionQueries:
             table=sql.Identifier(self.table),
         )
         rows = _fetch(self.pool, statement, [workspace_id, session_id])
-        return SessionListItem(**rows[0]) if rows else None
+        return self._with_leads(workspace_id, rows)[0] if rows else None
+
+    def _with_leads(self, workspace_id: str, rows: list[dict]) -> list[SessionListItem]:
+        """The rows, each with its session's lead as the live leads read model has it.
+
+        Read here, not copied into the list's rows: leads are merged in the ledger's global
+        order by a read model of their own (rebuilt and switched on its own generations), and
+        a merge moves every session of the smaller lead, which the list would have to follow
+        row by row. One indexed look-up per page instead. A session the leads read model has
+        not reached yet has none (``null``)."""
+        if not rows:
+            return []
+        with self.pool.connection() as conn:
+            tables = live_generation(conn, "leads").tables
+            statement = sql.SQL(LEADS_OF_SESSIONS).format(
+                members=sql.Identifier(tables["lead_members"]),
+                leads=sql.Identifier(tables["leads"]),
+            )
+            ids = [row["session_id"] for row in rows]
+            leads = dict(conn.execute(statement, (ids, workspace_id)).fetchall())
+        return [SessionListItem(**row, lead_id=leads.get(row["session_id"])) for row in rows]
 
 
 class MetricsGroup(StrEnum):

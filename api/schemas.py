@@ -156,7 +156,10 @@ class SessionListItem(BaseModel):
     recognition: float
     success_factor: float | None
     asr: float
-    lead_id: UUID | None
+    lead_id: UUID | None = Field(
+        description="The lead the session belongs to now (after merges, the surviving one), as"
+        " the leads read model has it; null until that read model has the session."
+    )
     rules_version: int
     version: int
     position: int

@@ -143,7 +143,8 @@ class SessionRow:
     recognition: float = 0.0
     success_factor: float | None = None
     asr: float = 0.0
-    lead_id: UUID | None = None  # filled by the leads read model's owner; NULL until then
+    # Not the list's to know: the API reads a session's lead from the leads read model.
+    lead_id: UUID | None = None
     rules_version: int = 0
     version: int = 0
     position: int = 0

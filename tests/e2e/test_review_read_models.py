@@ -65,6 +65,13 @@ def test_review_read_models_answer_over_http(client):
     redirected = client.get(f"/v1/leads/{merge['merged_lead_id']}").json()
     assert redirected["merged_into"] == lead_id
     assert client.as_role(OTHER_WORKSPACE).get(f"/v1/leads/{lead_id}").status_code == 404
+    # The session list links both sessions to the surviving lead, the merged one's included.
+    listed = client.get("/v1/sessions", params={"agents": agent}).json()["items"]
+    assert {(row["session_id"], row["lead_id"]) for row in listed} == {
+        (first, lead_id),
+        (second, lead_id),
+    }
+    assert client.get(f"/v1/sessions/{second}").json()["listed"]["lead_id"] == lead_id
 
     audit = wait_for(lambda: found(client, "/v1/audit", session=first), what="audit entry")
     (entry,) = audit["items"]
