@@ -186,6 +186,10 @@ class LeadBook:
 
     def _identified(self, event: Envelope, payload: ContactIdentified) -> None:
         learnt = payload.contact.model_dump(exclude_none=True)
+        if self.members[event.stream_id].external_id is not None:
+            # As the session list and the session's state have it: an external id learnt
+            # later only fills the one the start left empty (it still merges leads).
+            learnt.pop("external_id", None)
         self._update_member(
             event, **{"contact_name" if k == "name" else k: v for k, v in learnt.items()}
         )

@@ -131,3 +131,18 @@ def test_a_batch_repoints_each_moved_cluster_to_where_its_chain_ends():
     merges = [moved(a, b), moved(d, e), moved(b, c)]
     assert final_clusters(merges) == {a: c, d: e, b: c}
     assert final_clusters([]) == {}
+
+
+def test_a_members_external_id_is_the_sessions_as_the_list_has_it():
+    """Learnt later, an external id only fills an empty one, as in the session list and
+    the session's state; the new one still merges leads."""
+    first = SessionScript("w1", at=T0).start(contact={"external_id": "crm-A"})
+    first.record("session.contact_identified", contact={"external_id": "crm-B", "name": "Eve"})
+    unnamed = SessionScript("w1", at=T0).start()
+    unnamed.record("session.contact_identified", contact={"external_id": "crm-C"})
+    other = SessionScript("w1", at=T0 + timedelta(days=1)).start(contact={"external_id": "crm-B"})
+    book = fold([*first.events, *unnamed.events, *other.events])
+    member = book.members[first.id]
+    assert (member.external_id, member.contact_name) == ("crm-A", "Eve")
+    assert book.members[unnamed.id].external_id == "crm-C"
+    assert book.lead_of(other.id) == book.lead_of(first.id)
