@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from calendar import monthrange
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
@@ -129,6 +130,14 @@ class MetricsPeriod(StrEnum):
     week = "week"
     month = "month"
 
+    def last_day(self, start: date) -> date:
+        """The last day of the period that begins on ``start`` (weeks begin on Monday)."""
+        if self is MetricsPeriod.day:
+            return start
+        if self is MetricsPeriod.week:
+            return start + timedelta(days=6)
+        return start.replace(day=monthrange(start.year, start.month)[1])
+
 
 _GROUP_COLUMNS = {MetricsGroup.agent: "agent_id", MetricsGroup.channel: "channel"}
 
@@ -184,8 +193,25 @@ class AsrMetricsQueries:
         return AsrMetricsResponse(
             group_by=group_by.value,
             period=period.value,
-            rows=[AsrMetricsRow(**row) for row in rows],
+            rows=[
+                AsrMetricsRow(**row, **_covered(row, period, first_day, last_day)) for row in rows
+            ],
         )
+
+
+def _covered(row: dict, period: MetricsPeriod, first: date | None, last: date | None) -> dict:
+    """The days a row's figures cover: its period, cut by the report's from/to. A week that
+    ``from`` begins on a Thursday counts only Thursday to Sunday, and the reader must be able
+    to tell that it is not the whole week."""
+    start = row["period_start"]
+    end = period.last_day(start)
+    first_day = max(start, first) if first else start
+    last_day = min(end, last) if last else end
+    return {
+        "first_day": first_day,
+        "last_day": last_day,
+        "clipped": (first_day, last_day) != (start, end),
+    }
 
 
 def _table(pool: ConnectionPool, given: str | None, read_model_table: str) -> str:

@@ -283,6 +283,15 @@ class MissedQuestionStatusResponse(BaseModel):
 class AsrMetricsRow(BaseModel):
     group: str = Field(description="The agent id or the channel, as grouped by.")
     period_start: date = Field(description="First local day of the day, week or month.")
+    first_day: date = Field(
+        description="First local day the figures cover: `period_start`, or `from` when later."
+    )
+    last_day: date = Field(
+        description="Last local day the figures cover: the period's last, or `to` when earlier."
+    )
+    clipped: bool = Field(
+        description="Whether `from`/`to` cut the period: the figures cover first_day..last_day."
+    )
     sessions: int
     leads: int
     opportunities: int

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -278,6 +279,12 @@ def test_the_other_pages(page, client, star_sessions):
     page.click("#nav a[data-page=metrics]")
     page.wait_for_selector("svg.chart, .metrics p.muted")
     screenshot(page, "14-metrics")
+    # Three days around today (in any agent's time zone) cut the week that holds them.
+    today = datetime.now(UTC).date()
+    page.select_option("select[data-filter=period]", "week")
+    page.fill("input[data-filter=from]", str(today - timedelta(days=1)))
+    page.fill("input[data-filter=to]", str(today + timedelta(days=1)))
+    page.wait_for_selector("#metrics-table td:has-text('(only ')")
 
     page.click("#nav a[data-page=rules]")
     page.wait_for_selector("section[data-page=rules] .panel, .not-available")

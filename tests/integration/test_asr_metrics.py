@@ -104,7 +104,17 @@ def _reporting(engine: ProjectionEngine, pool: ConnectionPool):
         script.record(event_type, actor=REVIEWER, **payload)
         engine.apply_batch(script.events[start:])
 
+    def rows(group_by, period, **days):
+        response = queries.report(
+            "w1", group_by=MetricsGroup(group_by), period=MetricsPeriod(period), **days
+        )
+        return {
+            (row.group, str(row.period_start)): (str(row.first_day), str(row.last_day), row.clipped)
+            for row in response.rows
+        }
+
     report.review = review
+    report.rows = rows
     return report
 
 
@@ -131,6 +141,27 @@ def test_from_and_to_are_inclusive_local_days(metrics):
     assert list(metrics(first_day=date(2026, 3, 3), last_day=date(2026, 3, 3))) == [
         ("a", "2026-03-03")
     ]
+
+
+def test_a_period_cut_by_from_or_to_says_which_days_it_covers(metrics):
+    march = {"first_day": date(2026, 3, 1), "last_day": date(2026, 3, 31)}
+    assert metrics.rows("channel", "month", **march) == {
+        ("sms", "2026-03-01"): ("2026-03-01", "2026-03-31", False),
+        ("web", "2026-03-01"): ("2026-03-01", "2026-03-31", False),
+    }
+    # The week of Monday 2 March, from Tuesday: its figures are those of Tuesday to Sunday.
+    assert metrics.rows("agent", "week", first_day=date(2026, 3, 3)) == {
+        ("a", "2026-03-02"): ("2026-03-03", "2026-03-08", True),
+        ("b", "2026-03-02"): ("2026-03-03", "2026-03-08", True),
+    }
+    assert metrics.rows("agent", "month", last_day=date(2026, 3, 3)) == {
+        ("a", "2026-03-01"): ("2026-03-01", "2026-03-03", True),
+    }
+    assert metrics.rows("agent", "day", **march)[("a", "2026-03-03")] == (
+        "2026-03-03",
+        "2026-03-03",
+        False,
+    )
 
 
 def test_overrides_change_the_figures_of_their_day(metrics):

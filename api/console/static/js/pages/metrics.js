@@ -4,6 +4,9 @@ import { chart } from "../charts.js";
 import { append, clear, errorBox, fmtNumber, h, notAvailable } from "../dom.js";
 import { setParams } from "../main.js";
 
+// A period that from/to cut says so: its figures are those of fewer days than its name.
+const periodLabel = (r) => (r.clipped ? `${r.period_start} (only ${r.first_day} – ${r.last_day})` : r.period_start);
+
 export async function render(root, { params }) {
   const op = operation("/v1/metrics/asr", "get");
   if (!op) { root.append(notAvailable("Metrics", "GET /v1/metrics/asr is not in the API.")); return; }
@@ -38,7 +41,7 @@ export async function render(root, { params }) {
         chart({ title: "CSS (mean 0.2 × stars)", kind: "line", categories: periods, series: series("css"), format: (v) => fmtNumber(v) }),
         chart({ title: "Sessions", kind: "bar", categories: periods, series: series("sessions") })),
       h("table.list#metrics-table", h("thead", h("tr", ["Group", "Period", "Sessions", "Leads", "Opportunities", "Lead value", "ASR", "OSS", "CSS", "Rules"].map((c) => h("th", c)))),
-        h("tbody", rows.map((r) => h("tr", h("td", r.group), h("td", r.period_start), h("td.num", String(r.sessions)), h("td.num", String(r.leads)),
+        h("tbody", rows.map((r) => h("tr", h("td", r.group), h("td", periodLabel(r)), h("td.num", String(r.sessions)), h("td.num", String(r.leads)),
           h("td.num", String(r.opportunities)), h("td.num", fmtNumber(r.lead_value)), h("td.num", fmtNumber(r.asr)),
           h("td.num", fmtNumber(r.oss)), h("td.num", fmtNumber(r.css)), h("td.num", `v${r.rules_version}`))))));
   }
