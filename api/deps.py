@@ -119,12 +119,18 @@ class RoleAuth(KeyAuth):
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key a request presents: a bearer token first (as FastAPI's ``HTTPBearer`` reads
-    it), else ``X-API-Key``."""
+    """The key a request presents: a bearer token (as FastAPI's ``HTTPBearer`` reads it) or
+    ``X-API-Key``. Two different keys are refused rather than one chosen: the request would
+    act as whichever the server preferred, unknown to the client that sent both."""
     scheme, _, credentials = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return headers.get("x-api-key") or None
+    bearer = credentials.strip() if scheme.lower() == "bearer" else ""
+    header = headers.get("x-api-key", "")
+    if bearer and header and header != bearer:
+        raise Unauthenticated(
+            "two different API keys: send one, as Authorization: Bearer <key> or X-API-Key",
+            field="X-API-Key",
+        )
+    return bearer or header or None
 
 
 async def active_key(keys: CachedKeys, presented: str) -> ApiKey | None:

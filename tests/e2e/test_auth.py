@@ -34,6 +34,20 @@ def test_the_key_is_accepted_in_x_api_key_too(client, stack):
     assert response.status_code == 200, response.text
 
 
+def test_two_different_keys_are_a_401_naming_the_key_header(client, stack):
+    viewer, admin = stack.api_keys["viewer"], stack.api_keys["admin"]
+    anonymous = client.anonymous()
+    both = anonymous.get(
+        "/v1/sessions", headers={"Authorization": f"Bearer {viewer}", "X-API-Key": admin}
+    )
+    assert both.status_code == 401, both.text
+    assert both.json()["error"]["field"] == "X-API-Key"
+    same = anonymous.get(
+        "/v1/sessions", headers={"Authorization": f"Bearer {viewer}", "X-API-Key": viewer}
+    )
+    assert same.status_code == 200, same.text
+
+
 def test_a_revoked_key_is_refused(client, stack):
     url = stack.endpoints.database_url
     issued = issue_key(url, stack.settings.workspace, Role.viewer, "short-lived")
