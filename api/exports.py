@@ -44,7 +44,7 @@ from api.queries import SessionQueries
 from api.read_model_schemas import AuditEntryItem, MissedQuestionGroup
 from api.read_models import AuditQueries
 from api.schemas import SessionListItem
-from api.session_filters import SessionListQuery
+from api.session_filters import SessionFilters, SessionListQuery
 from domain.replay import replay
 from domain.session_state import SessionState, TranscriptEntry
 from domain.values import AuthorRole
@@ -91,14 +91,12 @@ def primed(iterator: Iterator[T]) -> Iterator[T]:
 def session_pages(
     queries: SessionQueries,
     workspace_id: str,
-    query: SessionListQuery,
+    filters: SessionFilters,
     chunk_size: int = EXPORT_CHUNK,
 ) -> Iterator[Page[SessionListItem]]:
-    """Every session matching the list's filters, in the list's order, page by page.
-
-    An export is every matching session: the query's own ``limit`` and ``cursor`` give way.
-    """
-    start = query.model_copy(update={"limit": chunk_size, "cursor": None})
+    """Every session matching the list's filters, in the list's order, page by page."""
+    given = {name: getattr(filters, name) for name in SessionFilters.model_fields}
+    start = SessionListQuery(**given, limit=chunk_size)
     return every_page(
         lambda cursor: queries.page(workspace_id, start.model_copy(update={"cursor": cursor}))
     )

@@ -69,8 +69,9 @@ class Match(StrEnum):
     all = "all"
 
 
-class SessionListQuery(BaseModel):
-    """Query parameters of the session list.
+class SessionFilters(BaseModel):
+    """Which sessions of the list, in which order: the session list's query parameters but
+    its paging, and so the parameters of every export of the list.
 
     Unknown parameters are ignored, not refused: other dependencies of the route (such as
     read-your-writes' ``min_position``) read their own parameters from the same query string.
@@ -128,6 +129,11 @@ class SessionListQuery(BaseModel):
     has_missed_questions: bool | None = None
     sort: SortKey = SortKey.started_at
     order: SortOrder = SortOrder.desc
+
+
+class SessionListQuery(SessionFilters):
+    """Query parameters of the session list: its filters and order, and one page of it."""
+
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(default=None, description="next_cursor of the previous page.")
 

@@ -56,7 +56,7 @@ from api.routes import ERRORS
 from api.routes.audit import AuditFilters
 from api.routes.missed_questions import MissedQuestionFilters
 from api.routes.sessions import own_session
-from api.session_filters import SessionListQuery
+from api.session_filters import SessionFilters
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], responses=ERRORS)
 
@@ -67,7 +67,7 @@ TEXT = "text/plain; charset=utf-8"
 
 # The report's Comment column comes from the audit trail: read-your-writes waits for both.
 ReportConsistency = Annotated[None, read_your_writes([SESSION_LIST, "audit_trail"])]
-ListQuery = Annotated[SessionListQuery, Query()]
+ListFilters = Annotated[SessionFilters, Query()]
 SeparatorParam = Annotated[
     Separator, Query(description="comma, or semicolon (Excel where the decimal mark is a comma)")
 ]
@@ -129,7 +129,7 @@ def _table_csv(
 
 
 def _session_report(
-    ledger: Ledger, workspace_id: str, query: SessionListQuery
+    ledger: Ledger, workspace_id: str, query: SessionFilters
 ) -> Iterator[list[Row]]:
     pages = session_pages(ledger.queries, workspace_id, query)
     return session_report_chunks(pages, AuditQueries(ledger.pool), workspace_id)
@@ -144,12 +144,12 @@ def _session_report(
 def session_report_csv(
     ledger: LedgerDep,
     who: Viewer,
-    query: ListQuery,
+    query: ListFilters,
     _consistent: ReportConsistency,
     separator: SeparatorParam = Separator.comma,
 ) -> StreamingResponse:
-    """Every session the list shows for these filters (``limit`` and ``cursor`` do not
-    apply), in the list's order. Times are in the workspace's time zone."""
+    """Every session the list shows for these filters, in the list's order (a list page's
+    ``limit`` and ``cursor``, if sent, are ignored). Times are in the workspace's time zone."""
     chunks = _session_report(ledger, who.workspace_id, query)
     return _csv(ledger, who.workspace_id, header(SESSION_REPORT), chunks, "sessions", separator)
 
@@ -161,7 +161,7 @@ def session_report_csv(
     responses=_file(XLSX, "One sheet, the session report's columns"),
 )
 def session_report_xlsx(
-    ledger: LedgerDep, who: Viewer, query: ListQuery, _consistent: ReportConsistency
+    ledger: LedgerDep, who: Viewer, query: ListFilters, _consistent: ReportConsistency
 ) -> StreamingResponse:
     """The workbook is written (constant memory, to a temporary file) before it is sent."""
     # Not a ``with``: the file outlives this call; file_chunks closes (and so deletes) it.
@@ -185,7 +185,7 @@ def agent_sessions_json(
     agent_id: str,
     ledger: LedgerDep,
     who: Viewer,
-    query: ListQuery,
+    query: ListFilters,
     _consistent: SessionListConsistency,
 ) -> StreamingResponse:
     """The sessions the list shows for this agent (the other list filters narrow them; the

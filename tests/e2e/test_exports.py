@@ -96,6 +96,18 @@ def test_the_session_report_csv_has_the_columns_and_honours_the_filters(client):
 
     _, *every = _csv(client.get("/v1/exports/sessions.csv", params=params))
     assert sorted(r[header.index("Channel")] for r in every) == ["sms", "web"]
+    # A list page's paging, sent along from the list, neither cuts the report nor fails it.
+    paged = client.get("/v1/exports/sessions.csv", params={**params, "limit": 0, "cursor": "x"})
+    assert paged.status_code == 200, paged.text
+    assert _csv(paged)[1:] == every
+
+
+def test_the_exports_of_the_list_take_its_filters_but_not_its_paging(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    listed = {parameter["name"] for parameter in paths["/v1/sessions"]["get"]["parameters"]}
+    for path in ("/v1/exports/sessions.csv", "/v1/exports/sessions.xlsx"):
+        taken = {parameter["name"] for parameter in paths[path]["get"]["parameters"]}
+        assert listed - taken == {"limit", "cursor"}, path
 
 
 def test_an_invalid_filter_is_refused_before_the_download_starts(client):

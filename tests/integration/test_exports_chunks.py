@@ -16,7 +16,7 @@ from api.exports import (
 )
 from api.queries import SessionQueries
 from api.read_models import AuditQueries
-from api.session_filters import SessionListQuery
+from api.session_filters import SessionFilters
 from domain.rules import DEFAULT_RULES
 from infra.database import apply_schema, create_pool
 from infra.event_store import EventStore
@@ -67,7 +67,7 @@ def test_the_report_fetches_the_list_in_chunks_as_it_is_read(database_url):
         for script in scripts:
             engine.apply_batch(script.events)
         queries = CountingQueries(pool)
-        pages = session_pages(queries, "w1", SessionListQuery(), chunk_size=CHUNK)
+        pages = session_pages(queries, "w1", SessionFilters(), chunk_size=CHUNK)
         chunks = session_report_chunks(pages, AuditQueries(pool), "w1")
         body = csv_stream(header(SESSION_REPORT), chunks, zone=DEFAULT_RULES.defaults.zone)
 
