@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.browser.conftest import screenshot, sign_in
-from tests.helpers import message, wait_for
+from tests.helpers import closed, message, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -121,6 +121,48 @@ def transcript_in_ledger(client, session_id: str) -> list[tuple[str, str, str]]:
 
 def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
+
+
+def test_the_handover_steps_offered_follow_the_sessions_state(page, client, star_sessions):
+    started = client.start_session(agent_id="handover-agent", channel="web")
+    session_id = started["session_id"]
+    client.append(session_id, message("I want a person"))
+    sign_in(page, client.stack.api_keys["reviewer"], "reviewer")
+
+    def offered() -> dict[str, str | None]:
+        """Each handover step: None when it may be taken, else the reason shown."""
+        page.wait_for_selector("form[data-action=resolve]")
+        steps = {}
+        for step in ("handover", "assign", "resolve"):
+            form = f"form[data-action={step}]"
+            enabled = page.is_enabled(f"{form} button[type=submit]")
+            steps[step] = None if enabled else page.inner_text(f"{form} .refused")
+        return steps
+
+    page.goto(f"/console/#/session/{session_id}")
+    assert offered() == {
+        "handover": None,
+        "assign": "No open handover to assign a human agent to.",
+        "resolve": "No human agent is assigned who could resolve it.",
+    }
+    page.click("form[data-action=handover] button[type=submit]")
+    page.wait_for_selector("form[data-action=handover] .refused")
+    assert offered() == {
+        "handover": "Already handed over, and not resolved.",
+        "assign": None,
+        "resolve": "No human agent is assigned who could resolve it.",
+    }
+    page.fill("form[data-action=assign] input[name=agent_id]", "op-7")
+    page.click("form[data-action=assign] button[type=submit]")
+    page.wait_for_selector("form[data-action=resolve] button[type=submit]:enabled")
+    assert offered()["resolve"] is None
+
+    assert client.append(session_id, closed()).status_code == 201
+    page.reload()
+    page.wait_for_selector("form[data-action=resolve] .refused")
+    assert set(offered().values()) == {"The session is closed."}
+    # A reviewer's own judgements stay open on a closed session.
+    assert page.is_enabled("form[data-action=assessment] button[type=submit]")
 
 
 def test_one_session_shows_the_ledger_transcript(page, client, star_sessions):

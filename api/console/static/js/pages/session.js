@@ -170,11 +170,13 @@ function actions(state, onDone) {
   };
   const val = (form, name) => form.elements[name].value.trim();
   const opt = (v) => v || undefined;
-  const action = (name, label, fields, path, body) => {
+  const action = (name, label, fields, path, body, refused = null) => {
+    const blocked = !allowed || Boolean(refused);
     const form = h("form.action", { "data-action": name, onsubmit: run(path, body) },
       h("h4", label), fields,
-      h("button", { type: "submit", disabled: !allowed, title: reason || "" }, label));
-    if (!allowed) for (const el of form.querySelectorAll("input,select,textarea")) el.disabled = true;
+      h("button", { type: "submit", disabled: blocked, title: reason || refused || "" }, label),
+      allowed && refused ? h("p.muted.refused", refused) : null);
+    if (blocked) for (const el of form.querySelectorAll("input,select,textarea")) el.disabled = true;
     return form;
   };
   const flags = ["is_test", "is_todo", "is_archived", "is_favorite", "is_opportunity"];
@@ -199,13 +201,26 @@ function actions(state, onDone) {
       h("input", { name: "reason", placeholder: "reason (optional)", "aria-label": "Removal reason" }),
     ], "/tags/remove", (f) => ({ tag: val(f, "tag"), reason: opt(val(f, "reason")) })) : null,
     action("comment", "Comment", [h("textarea", { name: "text", rows: 2, placeholder: "Markdown", required: true, "aria-label": "Comment" })], "/comments", (f) => ({ text: val(f, "text") })),
-    action("handover", "Hand over", [h("input", { name: "reason", placeholder: "reason (optional)", "aria-label": "Handover reason" })], "/handover", (f) => ({ reason: opt(val(f, "reason")) })),
+    action("handover", "Hand over", [h("input", { name: "reason", placeholder: "reason (optional)", "aria-label": "Handover reason" })], "/handover", (f) => ({ reason: opt(val(f, "reason")) }), handoverRefusal("handover", state)),
     action("assign", "Assign", [
       h("input", { name: "agent_id", placeholder: "agent id", required: true, "aria-label": "Human agent id" }),
       h("input", { name: "agent_name", placeholder: "name", "aria-label": "Human agent name" }),
-    ], "/assign", (f) => ({ agent_id: val(f, "agent_id"), agent_name: val(f, "agent_name") })),
-    action("resolve", "Resolve", [h("input", { name: "note", placeholder: "note (optional)", "aria-label": "Resolution note" })], "/resolve", (f) => ({ note: opt(val(f, "note")) })),
+    ], "/assign", (f) => ({ agent_id: val(f, "agent_id"), agent_name: val(f, "agent_name") }), handoverRefusal("assign", state)),
+    action("resolve", "Resolve", [h("input", { name: "note", placeholder: "note (optional)", "aria-label": "Resolution note" })], "/resolve", (f) => ({ note: opt(val(f, "note")) }), handoverRefusal("resolve", state)),
   );
+}
+
+// Why the session's own rules (domain/session.py) refuse a step of the handover in its
+// present state, or null: the form says so up front, not a button that can only answer 409.
+function handoverRefusal(step, state) {
+  const status = state.status;
+  if (status === "closed") return "The session is closed.";
+  if (step === "handover" && status === "resolved") return "The session is resolved.";
+  if (step === "handover" && status === "handed_over") return "Already handed over, and not resolved.";
+  if (step === "assign" && status !== "handed_over") return "No open handover to assign a human agent to.";
+  if (step === "resolve" && status === "resolved") return "Already resolved.";
+  if (step === "resolve" && !state.owner) return "No human agent is assigned who could resolve it.";
+  return null;
 }
 
 // --- history, slider and replay ------------------------------------------------------------
