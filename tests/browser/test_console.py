@@ -109,6 +109,12 @@ def test_filter_the_star_sessions(page, client, star_sessions):
     page.wait_for_selector("#sessions-table tbody tr[data-session-id]")
     assert page.query_selector("#sessions-table th[data-col=location]") is None
 
+    # Filters the API refuses: the refusal shows, and the empty table does not claim that
+    # no session matched.
+    page.goto("/console/#/sessions?started_from=2026-03-02T00:00&started_to=2026-03-01T00:00")
+    page.wait_for_selector(".notice.error:has-text('started_to')")
+    assert "refused" in page.inner_text("#sessions-table td.empty")
+
 
 def transcript_in_ledger(client, session_id: str) -> list[tuple[str, str, str]]:
     events = client.get(f"/v1/sessions/{session_id}/history").json()["events"]

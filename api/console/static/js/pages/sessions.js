@@ -127,6 +127,7 @@ export async function render(root, { params }) {
   let rows = new Map(); // session_id -> row
   let cursor = null;
   let loading = false;
+  let refused = false; // the last fresh load failed: an empty table then says nothing matched
   const body = h("tbody");
   const table = h("table.sessions#sessions-table");
   const status = h("div.status-line");
@@ -163,14 +164,15 @@ export async function render(root, { params }) {
   function redraw() {
     clear(table).append(header(), body);
     clear(body).append(...[...rows.values()].map(rowEl));
-    if (!rows.size && !loading) body.append(h("tr", h("td.empty", { colspan: columns.size }, "No sessions match.")));
+    const empty = refused ? "Nothing loaded: the request was refused (see below)." : "No sessions match.";
+    if (!rows.size && !loading) body.append(h("tr", h("td.empty", { colspan: columns.size }, empty)));
   }
 
   async function load(reset) {
     if (loading) return;
     loading = true;
     loadMore.disabled = true;
-    if (reset) { rows = new Map(); cursor = null; clear(body); status.textContent = "Loading…"; }
+    if (reset) { rows = new Map(); cursor = null; refused = false; clear(body); status.textContent = "Loading…"; }
     try {
       const page = await get("/v1/sessions", { ...query(), cursor: reset ? null : cursor });
       for (const row of page.items) rows.set(row.session_id, row);
@@ -179,6 +181,7 @@ export async function render(root, { params }) {
       else body.append(...page.items.map(rowEl));
       status.textContent = `${rows.size} session${rows.size === 1 ? "" : "s"} shown${cursor ? "" : " (all)"}`;
     } catch (error) {
+      refused = reset;
       clear(status).append(errorBox(error));
     } finally {
       loading = false;
