@@ -234,6 +234,8 @@ def test_assessment_override_shows_on_the_audit_page(page, client, star_sessions
     row = page.wait_for_selector(f"#audit-table tbody tr:has-text('{reason}')")
     text = row.inner_text()
     assert new in text and "test reviewer" in text
+    # The first human assessment overrides the AI's, not a reviewer's.
+    assert row.query_selector(".before").inner_text() == "not set by a reviewer"
     screenshot(page, "07-audit")
 
 

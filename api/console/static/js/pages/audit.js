@@ -5,6 +5,10 @@ import { exportButton, exportGroup } from "../exports.js";
 import { setParams } from "../main.js";
 
 const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
+// An override with nothing before it replaced no reviewer's value: the AI's assessment or the
+// rules' flag stood, which the audit trail does not copy (the session list derives them).
+const OVERRIDES = /^(human_assessment$|flags\.)/;
+const before = (e) => (e.before == null && OVERRIDES.test(e.field) ? "not set by a reviewer" : show(e.before));
 
 export async function render(root, { params }) {
   if (!operation("/v1/audit", "get")) { root.append(notAvailable("Audit trail")); return; }
@@ -23,7 +27,7 @@ export async function render(root, { params }) {
         h("td", fmtTime(e.recorded_at, { seconds: true })),
         h("td", { title: `${e.actor.kind} ${e.actor.id}` }, e.actor.name || e.actor.id),
         h("td", h("code", e.action)), h("td", e.field),
-        h("td.change", h("span.before", show(e.before)), " → ", h("span.after", show(e.after))),
+        h("td.change", h("span.before", before(e)), " → ", h("span.after", show(e.after))),
         h("td", e.reason || ""),
         h("td", e.stream_type === "session" ? h("a", { href: `#/session/${e.stream_id}` }, `${e.stream_id.slice(0, 8)}…`) : h("a", { href: `#/missed/${e.stream_id}` }, "missed question")))));
       cursor = page.next_cursor;
