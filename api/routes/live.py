@@ -2,15 +2,9 @@
 
 Each event names a session, its version and the global position of its newest applied event;
 the event id is that position, so a reconnecting client (``Last-Event-ID``) resumes where it
-was. The stream polls instead of being notified, so the engine's transaction stays untouched.
-
-A change is sent only once every event at or below its position is applied to the session
-list (``api.consistency``): a cursor that followed the raw positions would step over an
-event of another partition applied a moment later, and lose it. Below that position the
-changes are read off the event log itself (the workspace's sessions' events, each session's
-newest of a poll), not off the engine's per-stream bookkeeping: an index on the
-bookkeeping's positions, for this alone, made every one of its updates write two index
-entries where it now rewrites its row in place (``projections/sql/engine.sql``).
+was. The changes are polled off the event log instead of notified, so the engine's
+transaction stays untouched; one read every 250 ms serves every open stream of the process
+(``api.session_feed``).
 """
 
 from __future__ import annotations
@@ -18,82 +12,28 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
-from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
-from psycopg import sql
 from starlette.concurrency import run_in_threadpool
 
 from api.consistency import MAX_POSITION
 from api.deps import Ledger, LedgerDep, Viewer, active_key, presented_key
 from api.routes import ERRORS
-from infra.event_store import EVENTS_TABLE
-from projections.generations import live_table
+from api.session_feed import (
+    MAX_SCAN_PER_POLL,
+    POLL_SECONDS,
+    PROJECTION,
+    SessionChange,
+    SessionChangeFeed,
+    read_changes,
+)
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=ERRORS)
 
-PROJECTION = "session_list"
-POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 1000
-MAX_EVENTS_PER_POLL = 500
-# Log positions checked per poll: bounds the work when the read model is far behind.
-MAX_SCAN_PER_POLL = 10_000
-
-# The workspace's sessions' events in a window of positions (the list's rows say whose they are).
-CHANGES_SQL = (
-    "SELECT e.originator_id, e.originator_version, e.notification_id"
-    f" FROM {EVENTS_TABLE} e"
-    " JOIN {sessions} sl ON sl.session_id = e.originator_id AND sl.workspace_id = %s"
-    " WHERE e.notification_id > %s AND e.notification_id <= %s"
-    " ORDER BY e.notification_id LIMIT %s"
-)
-
-
-@dataclass(frozen=True)
-class SessionChange:
-    session_id: UUID
-    version: int
-    position: int
-
-    def sse(self) -> bytes:
-        data = orjson.dumps(
-            {"session_id": self.session_id, "version": self.version, "position": self.position}
-        )
-        return b"id: %d\nevent: session\ndata: %s\n\n" % (self.position, data)
-
-
-def changes_after(
-    ledger: Ledger, workspace_id: str, cursor: int
-) -> tuple[list[SessionChange], int, bool]:
-    """The workspace's session-list changes after ``cursor``, the cursor to poll next, and
-    whether more changes may be waiting already."""
-    upto = cursor + MAX_SCAN_PER_POLL
-    window = ledger.progress.window(PROJECTION, after=cursor, upto=upto)
-    applied_through = window.applied_through(cursor, upto)
-    with ledger.pool.connection() as conn:
-        statement = sql.SQL(CHANGES_SQL).format(
-            sessions=sql.Identifier(live_table(conn, PROJECTION))
-        )
-        rows = conn.execute(
-            statement, (workspace_id, cursor, applied_through, MAX_EVENTS_PER_POLL)
-        ).fetchall()
-    if len(rows) == MAX_EVENTS_PER_POLL:  # a full page: more may follow at once
-        return newest_per_session(rows), rows[-1][2], True
-    return newest_per_session(rows), applied_through, False
-
-
-def newest_per_session(rows) -> list[SessionChange]:
-    """One change per session, its newest event's, in the order of those events."""
-    newest: dict[UUID, SessionChange] = {}
-    for session_id, version, position in rows:
-        newest.pop(session_id, None)  # to the end: the order is the newest events'
-        newest[session_id] = SessionChange(session_id, version, position)
-    return list(newest.values())
 
 
 def start_cursor(ledger: Ledger, last_event_id: str | None) -> int:
@@ -127,25 +67,78 @@ async def session_changes(
     request: Request, ledger: Ledger, workspace_id: str, cursor: int
 ) -> AsyncIterator[bytes]:
     """The stream's lines, until the client goes or its key is revoked: the key is checked
-    again before each poll (from the key cache, which a revocation empties at once), so a
-    revoked key stops watching as its other requests stop, not when the connection drops."""
+    again every poll (from the key cache, which a revocation empties at once), so a revoked
+    key stops watching as its other requests stop, not when the connection drops."""
     yield b"retry: %d\n\n" % RECONNECT_MILLISECONDS
     presented = presented_key(request.headers) or ""
-    quiet_since = time.monotonic()
-    while not await request.is_disconnected():
-        if await active_key(ledger.keys, presented) is None:
-            yield b"event: unauthenticated\ndata: {}\n\n"
-            return
-        changes, cursor, more = await run_in_threadpool(changes_after, ledger, workspace_id, cursor)
-        for change in changes:
-            yield change.sse()
-        if changes:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
-            yield b": keep-alive\n\n"  # a comment: keeps proxies from closing an idle stream
-            quiet_since = time.monotonic()
-        if not more:
-            await asyncio.sleep(POLL_SECONDS)
+    feed = change_feed(request)
+    queue, feed_from = await feed.subscribe(workspace_id)
+    reader = _QueueReader(queue)
+    try:
+        quiet_since = time.monotonic()
+        while not await request.is_disconnected():
+            if await active_key(ledger.keys, presented) is None:
+                yield b"event: unauthenticated\ndata: {}\n\n"
+                return
+            if feed.overflowed(queue):
+                return  # it fell behind the feed: the client reconnects from Last-Event-ID
+            if cursor < feed_from:  # catching up: the feed hands out what follows feed_from
+                changes, cursor = await _catch_up(ledger, workspace_id, cursor, feed_from)
+            else:
+                changes = [c for c in await reader.next_within(POLL_SECONDS) if c.position > cursor]
+                cursor = changes[-1].position if changes else cursor
+            for change in changes:
+                yield change.sse()
+            if changes:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
+                yield b": keep-alive\n\n"  # a comment: keeps proxies from closing an idle stream
+                quiet_since = time.monotonic()
+    finally:
+        reader.close()
+        feed.unsubscribe(queue)
+
+
+def change_feed(request: Request) -> SessionChangeFeed:
+    """The process's feed, made by the first stream (it needs the running event loop)."""
+    state = request.app.state
+    if getattr(state, "session_change_feed", None) is None:
+        state.session_change_feed = SessionChangeFeed(state.ledger)
+    return state.session_change_feed
+
+
+async def _catch_up(
+    ledger: Ledger, workspace_id: str, cursor: int, until: int
+) -> tuple[list[SessionChange], int]:
+    read = await run_in_threadpool(
+        read_changes, ledger, cursor, workspace_id=workspace_id, until=until
+    )
+    if read.through == cursor:  # nothing applied further yet: wait as the feed would
+        await asyncio.sleep(POLL_SECONDS)
+    return read.changes.get(workspace_id, []), read.through
+
+
+class _QueueReader:
+    """The feed's reads for one stream, waited for a poll at a time. The pending ``get``
+    outlives a wait that timed out (``asyncio.wait_for`` would cancel it, and on Python 3.11
+    may drop an item it had already taken)."""
+
+    def __init__(self, queue: asyncio.Queue[list[SessionChange]]) -> None:
+        self.queue = queue
+        self._getting: asyncio.Task[list[SessionChange]] | None = None
+
+    async def next_within(self, seconds: float) -> list[SessionChange]:
+        if self._getting is None:
+            self._getting = asyncio.ensure_future(self.queue.get())
+        done, _ = await asyncio.wait({self._getting}, timeout=seconds)
+        if not done:
+            return []
+        changes, self._getting = self._getting.result(), None
+        return changes
+
+    def close(self) -> None:
+        if self._getting is not None:
+            self._getting.cancel()
 
 
 @router.get(
