@@ -21,7 +21,7 @@ function niceMax(value) {
 /**
  * chart({title, kind: "bar"|"line", categories: [x labels], series: [{name, values: [number|null]}]})
  */
-export function chart({ title, kind = "bar", categories, series, format = (v) => String(v) }) {
+export function chart({ title, kind = "bar", categories, series, format = (v) => String(v), empty = "No values in this range." }) {
   const width = 720, height = 276, left = 56, right = 12, top = 28, bottom = 64;
   const plotW = width - left - right, plotH = height - top - bottom;
   const all = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
@@ -43,6 +43,9 @@ export function chart({ title, kind = "bar", categories, series, format = (v) =>
     root.append(svg("text", { x: left + step * i + step / 2, y: height - bottom + 16, class: "axis", "text-anchor": "middle" }, c));
   });
   const y = (v) => top + plotH - (plotH * v) / max;
+  // A figure no group has (no opportunity assessed, no session rated) says so: an empty
+  // plot reads as a drawing that failed.
+  if (!all.length) root.append(svg("text", { x: left + plotW / 2, y: top + plotH / 2, class: "axis chart-empty", "text-anchor": "middle" }, empty));
   if (kind === "bar") {
     const barW = Math.max(1, Math.min(36, (step * 0.8) / Math.max(series.length, 1)));
     const groupW = barW * series.length;
