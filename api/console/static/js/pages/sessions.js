@@ -127,7 +127,7 @@ export async function render(root, { params }) {
   let rows = new Map(); // session_id -> row
   let cursor = null;
   let loading = false;
-  let refused = false; // the last fresh load failed: an empty table then says nothing matched
+  let refused = false; // the last fresh load was refused: an empty table must not say "no match"
   const body = h("tbody");
   const table = h("table.sessions#sessions-table");
   const status = h("div.status-line");
